@@ -1,0 +1,61 @@
+"""NUTS on a Likelihood recovers a known (conjugate Gaussian) posterior."""
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from crinfer.core import GaussianLikelihood, Observable, ObservationError, Parameter, ParameterSpace, ShapeError
+from crinfer.inference.numpyro_runner import nuts_diagnostics, run_nuts
+
+
+def _conjugate_problem():
+    # theta ~ N(0, 1) per dim; x_i ~ N(theta, 0.5^2): posterior N(x/(1+0.25), 0.25/1.25) per dim
+    params = ParameterSpace([Parameter(f"t{i}", -math.inf, math.inf, prior="normal", loc=0.0, scale_sd=1.0)
+                             for i in range(2)])
+    obs = Observable("x", (2,))
+    lik = GaussianLikelihood(params, obs, mean=lambda th: th, cov=np.full(2, 0.25))
+    return lik, np.array([1.0, -0.5])
+
+
+def test_nuts_recovers_conjugate_gaussian_posterior():
+    lik, x = _conjugate_problem()
+    idata = run_nuts(lik, x, key=0, num_warmup=300, num_samples=1000, num_chains=2,
+                     chain_method="vectorized", progress_bar=False)
+    post_mean, post_sd = x / 1.25, math.sqrt(0.25 / 1.25)
+    for i in range(2):
+        s = idata.posterior[f"t{i}"].values.ravel()
+        assert abs(s.mean() - post_mean[i]) < 0.05
+        assert abs(s.std() - post_sd) < 0.03
+    diag = nuts_diagnostics(idata)
+    assert diag["r_hat_max"] < 1.02 and diag["divergences"] == 0
+    assert idata.posterior.attrs["method"] == "NUTS"
+
+
+def test_nuts_same_key_same_chain():
+    lik, x = _conjugate_problem()
+    a = run_nuts(lik, x, key=3, num_warmup=50, num_samples=50, num_chains=1, progress_bar=False)
+    b = run_nuts(lik, x, key=3, num_warmup=50, num_samples=50, num_chains=1, progress_bar=False)
+    np.testing.assert_array_equal(a.posterior["t0"].values, b.posterior["t0"].values)
+
+
+def test_gaussian_likelihood_matches_closed_form_and_has_gradient():
+    lik, x = _conjugate_problem()
+    theta = jnp.array([0.3, 0.1])
+    expect = -0.5 * (np.sum((x - np.asarray(theta)) ** 2) / 0.25 + 2 * math.log(2 * math.pi * 0.25))
+    assert float(lik.log_prob(x, theta)) == pytest.approx(expect, rel=1e-12)
+    g = jax.grad(lambda t: lik.log_prob(x, t))(theta)
+    np.testing.assert_allclose(np.asarray(g), (x - np.asarray(theta)) / 0.25, rtol=1e-10)
+    batch = lik.log_prob(x, jnp.stack([theta, theta + 1]))
+    assert batch.shape == (2,)
+
+
+def test_bad_observations_rejected_before_sampling():
+    lik, _ = _conjugate_problem()
+    with pytest.raises(ObservationError, match="non-finite"):
+        run_nuts(lik, np.array([np.nan, 1.0]), key=0, progress_bar=False)
+    with pytest.raises(ShapeError, match=r"shape \(2,\)"):
+        run_nuts(lik, np.ones(3), key=0, progress_bar=False)
+    with pytest.raises(ValueError, match="num_chains"):
+        run_nuts(lik, np.ones(2), key=0, num_chains=0, progress_bar=False)
