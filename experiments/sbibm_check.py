@@ -1,0 +1,301 @@
+"""sbibm check: crinfer's NUTS and sbi runners against sbibm reference posteriors.
+
+Tasks (Lueckmann et al. 2021, "Benchmarking simulation-based inference", AISTATS):
+gaussian_linear (NUTS on the exact likelihood, NPE), two_moons and slcp (NPE, NLE, NRE).
+The metric is C2ST (sbibm's MLP classifier, 5 folds) between our posterior samples and
+sbibm's reference samples; 0.5 is perfect.
+
+Writes to ``--out``: ``summary.json`` (``{task: {method: mean C2ST}}``), ``results.json``
+(per observation, timings, settings), ``report.md`` (ours vs published), corner plots
+(PNG) and one NetCDF InferenceData per task, method and observation.
+
+    python experiments/sbibm_check.py --quick --out out_sbibm_quick
+    python experiments/sbibm_check.py --out out_sbibm            # 10,000 simulations, obs 1-3
+
+NPE/NLE/NRE are single-round and therefore amortised: one network is trained per task
+and method and evaluated at each observation (sbibm trained one network per observation).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+# Published C2ST (mean over sbibm observations 1-10; and over observations 1-3), single-round
+# NPE / NLE / NRE at 10^3, 10^4 and 10^5 simulations. Source: the benchmark's own result table,
+# github.com/sbi-benchmark/results, benchmarking_sbi/results/main_paper.csv (commit
+# 2a49a5797d7ac6b1c8873f8ee01671713616656b), column C2ST, grouped by task, algorithm and
+# num_simulations; these are the numbers behind Fig. 2 of Lueckmann et al. (2021).
+PUBLISHED = {
+    "gaussian_linear": {"NPE": {1000: 0.694, 10000: 0.552, 100000: 0.506},
+                        "NLE": {1000: 0.650, 10000: 0.555, 100000: 0.515},
+                        "NRE": {1000: 0.672, 10000: 0.560, 100000: 0.536}},
+    "two_moons": {"NPE": {1000: 0.725, 10000: 0.606, 100000: 0.542},
+                  "NLE": {1000: 0.773, 10000: 0.713, 100000: 0.668},
+                  "NRE": {1000: 0.822, 10000: 0.761, 100000: 0.629}},
+    "slcp": {"NPE": {1000: 0.975, 10000: 0.901, 100000: 0.831},
+             "NLE": {1000: 0.946, 10000: 0.771, 100000: 0.699},
+             "NRE": {1000: 0.972, 10000: 0.947, 100000: 0.919}},
+}
+PUBLISHED_OBS123 = {
+    "gaussian_linear": {"NPE": {1000: 0.693, 10000: 0.543, 100000: 0.506},
+                        "NLE": {1000: 0.606, 10000: 0.543, 100000: 0.516},
+                        "NRE": {1000: 0.625, 10000: 0.553, 100000: 0.518}},
+    "two_moons": {"NPE": {1000: 0.680, 10000: 0.586, 100000: 0.530},
+                  "NLE": {1000: 0.708, 10000: 0.664, 100000: 0.608},
+                  "NRE": {1000: 0.802, 10000: 0.734, 100000: 0.621}},
+    "slcp": {"NPE": {1000: 0.976, 10000: 0.894, 100000: 0.850},
+             "NLE": {1000: 0.946, 10000: 0.749, 100000: 0.692},
+             "NRE": {1000: 0.976, 10000: 0.954, 100000: 0.896}},
+}
+PUBLISHED_SOURCE = ("github.com/sbi-benchmark/results benchmarking_sbi/results/main_paper.csv "
+                    "@2a49a579 (Lueckmann et al. 2021, AISTATS, Fig. 2)")
+
+METHODS = {"gaussian_linear": ("NUTS", "NPE"), "two_moons": ("NPE", "NLE", "NRE"),
+           "slcp": ("NPE", "NLE", "NRE")}
+# Estimators as in sbibm's benchmark configs (npe: nsf, nle: maf, nre: resnet; 50 hidden units).
+ESTIMATOR = {"NPE": "nsf", "NLE": "maf", "NRE": "resnet"}
+NUTS_THRESHOLD = 0.55
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="1,000 simulations, observation 1, 1,000 posterior/C2ST samples")
+    ap.add_argument("--out", type=Path, required=True, help="report folder")
+    ap.add_argument("--num-simulations", type=int, default=None, help="simulation budget per network")
+    ap.add_argument("--observations", type=int, nargs="+", default=None, help="sbibm observations (1-10)")
+    ap.add_argument("--tasks", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--posterior-samples", type=int, default=None, help="posterior draws per observation")
+    ap.add_argument("--c2st-samples", type=int, default=None, help="samples per side in C2ST")
+    ap.add_argument("--mcmc-chains", type=int, default=100, help="slice-sampler chains for NLE/NRE")
+    ap.add_argument("--max-epochs", type=int, default=None, help="cap on training epochs (smoke tests)")
+    ap.add_argument("--nuts-warmup", type=int, default=500, help="NUTS warmup steps per chain")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--machine", default=platform.node() or "unknown", help="machine label for the report")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    args.num_simulations = args.num_simulations or (1000 if args.quick else 10_000)
+    args.observations = args.observations or ([1] if args.quick else [1, 2, 3])
+    args.posterior_samples = args.posterior_samples or (1000 if args.quick else 10_000)
+    args.c2st_samples = min(args.c2st_samples or args.posterior_samples, args.posterior_samples)
+    return args
+
+
+def run_check(args: argparse.Namespace) -> dict:
+    """Run every task/method/observation; write the report folder; return the results dict."""
+    import jax
+    import torch
+
+    from crinfer.inference import sbibm_tasks as tasks
+    from crinfer.inference.c2st import c2st
+    from crinfer.inference.numpyro_runner import run_nuts
+    from crinfer.inference.results import posterior_matrix
+    from crinfer.inference.sbi_runner import sample_posterior, train_sbi
+    from crinfer.core.rng import numpy_rng
+
+    torch.set_num_threads(1)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    progress = not args.no_progress
+    root = jax.random.PRNGKey(args.seed)
+    results = {"settings": _settings(args), "runs": {}}
+    t_start = time.perf_counter()
+    for ti, task in enumerate(args.tasks):
+        sim = tasks.sbibm_simulator(task)
+        names = list(sim.params.names)
+        for mi, method in enumerate(METHODS[task]):
+            key = jax.random.fold_in(root, 10 * ti + mi)
+            run = {"observations": {}, "train_seconds": 0.0}
+            _log(f"[{task}/{method}]")
+            if method != "NUTS":
+                t0 = time.perf_counter()
+                fit = train_sbi(sim, method=method, num_simulations=args.num_simulations, key=key,
+                                density_estimator=ESTIMATOR[method],
+                                estimator_kwargs={"hidden_features": 50},
+                                training_kwargs=_training_kwargs(args),
+                                mcmc_parameters=_mcmc_parameters(args), show_progress=progress)
+                run["train_seconds"] = time.perf_counter() - t0
+                run["epochs"] = fit.info["per_round"][0]["epochs"]
+                run["invalid_simulations"] = fit.info["per_round"][0]["invalid"]
+            for obs in args.observations:
+                okey = jax.random.fold_in(key, 1000 + obs)
+                x_obs = tasks.observation(task, obs)
+                t0 = time.perf_counter()
+                if method == "NUTS":
+                    chains = 4
+                    idata = run_nuts(tasks.sbibm_exact_likelihood(task), x_obs, key=okey,
+                                     num_warmup=args.nuts_warmup, num_samples=-(-args.posterior_samples // chains),
+                                     num_chains=chains, progress_bar=progress)
+                else:
+                    idata = sample_posterior(fit.posterior, sim.params, x_obs, key=okey,
+                                             num_samples=args.posterior_samples, show_progress=progress,
+                                             method=method, attrs={"task": task, "num_observation": obs,
+                                                                   "num_simulations": args.num_simulations})
+                t_sample = time.perf_counter() - t0
+                ours = posterior_matrix(idata, names)
+                ref = tasks.reference_samples(task, obs)
+                rng = numpy_rng(jax.random.fold_in(okey, 1))
+                n = min(args.c2st_samples, len(ours), len(ref))
+                a = ref[rng.permutation(len(ref))[:n]]
+                b = ours[rng.permutation(len(ours))[:n]]
+                t0 = time.perf_counter()
+                score = c2st(a, b, seed=1)
+                t_c2st = time.perf_counter() - t0
+                stem = f"{task}_{method}_obs{obs}"
+                idata.to_netcdf(str(out / f"{stem}.nc"))
+                corner_compare([a, b], ["sbibm reference", f"crinfer {method}"], names,
+                               out / f"{stem}.png", title=f"{task} obs {obs}: {method} (C2ST {score:.3f})")
+                run["observations"][obs] = {"c2st": score, "c2st_samples": n, "sample_seconds": t_sample,
+                                            "c2st_seconds": t_c2st}
+                _log(f"  obs {obs}: C2ST {score:.3f}  (sampling {t_sample:.0f} s, C2ST {t_c2st:.0f} s)")
+            run["mean_c2st"] = float(np.mean([o["c2st"] for o in run["observations"].values()]))
+            results["runs"].setdefault(task, {})[method] = run
+    results["total_seconds"] = time.perf_counter() - t_start
+    summary = {t: {m: r["mean_c2st"] for m, r in ms.items()} for t, ms in results["runs"].items()}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    (out / "report.md").write_text(render_report(results, args))
+    return results
+
+
+def render_report(results: dict, args) -> str:
+    """Markdown report: C2ST per observation, ours vs published, settings, timings."""
+    n = args.num_simulations
+    lines = [
+        "# sbibm check: crinfer vs sbibm reference posteriors", "",
+        f"- date: {_dt.date.today().isoformat()}; machine: {args.machine}",
+        f"- command: `{results['settings']['command']}`",
+        f"- total wall time: {results['total_seconds'] / 60:.1f} min", "",
+        "C2ST (sbibm MLP classifier, 5-fold; 0.5 = indistinguishable from the reference).",
+        f"Published: single-round sbibm results at the same budget, {PUBLISHED_SOURCE}.", "",
+        "| task | method | " + " | ".join(f"obs {o}" for o in args.observations)
+        + " | mean | published, obs 1-10 | published, obs 1-3 | verdict |",
+        "|---|---|" + "---|" * len(args.observations) + "---|---|---|---|",
+    ]
+    for task, runs in results["runs"].items():
+        for method, run in runs.items():
+            per_obs = " | ".join(f"{run['observations'][o]['c2st']:.3f}" for o in args.observations)
+            pub = PUBLISHED.get(task, {}).get(method, {}).get(n)
+            pub3 = PUBLISHED_OBS123.get(task, {}).get(method, {}).get(n)
+            verdict = _verdict(method, run["mean_c2st"], pub)
+            lines.append(f"| {task} | {method} | {per_obs} | {run['mean_c2st']:.3f} | "
+                         f"{_fmt(pub)} | {_fmt(pub3)} | {verdict} |")
+    lines += ["", "NUTS passes at C2ST <= 0.55; NPE/NLE/NRE pass at or below the published figure "
+              "(mean of 10 observations) at the same simulation budget. Published values exist only for "
+              "1,000 / 10,000 / 100,000 simulations (`-` otherwise).", "", "## Settings", ""]
+    lines += [f"- {k}: {v}" for k, v in results["settings"].items() if k != "command"]
+    lines += ["", "## Timings (seconds)", "", "| task | method | training | sampling (per obs) | C2ST (per obs) |",
+              "|---|---|---|---|---|"]
+    for task, runs in results["runs"].items():
+        for method, run in runs.items():
+            obs = run["observations"].values()
+            lines.append(f"| {task} | {method} | {run['train_seconds']:.0f} | "
+                         f"{np.mean([o['sample_seconds'] for o in obs]):.0f} | "
+                         f"{np.mean([o['c2st_seconds'] for o in obs]):.0f} |")
+    lines += ["", "## Corner plots (reference vs ours)", ""]
+    for task, runs in results["runs"].items():
+        for method in runs:
+            for o in args.observations:
+                stem = f"{task}_{method}_obs{o}"
+                lines.append(f"![{stem}]({stem}.png)")
+    return "\n".join(lines) + "\n"
+
+
+def corner_compare(sample_sets, labels, names, path, *, title="", max_points=2000, bins=40):
+    """Corner plot of several ``(n, P)`` sample sets: 1-D histograms and 2-D scatter, overlaid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dim = len(names)
+    colors = ["0.3", "tab:red", "tab:blue"]
+    size = min(2.0 * dim, 16)
+    fig, axes = plt.subplots(dim, dim, figsize=(size, size), squeeze=False)
+    lo = np.min([np.percentile(s, 0.5, axis=0) for s in sample_sets], axis=0)
+    hi = np.max([np.percentile(s, 99.5, axis=0) for s in sample_sets], axis=0)
+    for i in range(dim):
+        for j in range(dim):
+            ax = axes[i, j]
+            if j > i:
+                ax.axis("off")
+                continue
+            for s, c, lab in zip(sample_sets, colors, labels):
+                if i == j:
+                    ax.hist(s[:, i], bins=bins, range=(lo[i], hi[i]), density=True, histtype="step",
+                            color=c, label=lab)
+                else:
+                    pts = s[:max_points]
+                    ax.scatter(pts[:, j], pts[:, i], s=1, alpha=0.3, color=c, rasterized=True)
+            ax.set_xlim(lo[j], hi[j])
+            if i != j:
+                ax.set_ylim(lo[i], hi[i])
+            ax.tick_params(labelsize=6)
+            if i == dim - 1:
+                ax.set_xlabel(names[j], fontsize=8)
+            if j == 0 and i > 0:
+                ax.set_ylabel(names[i], fontsize=8)
+    axes[0, 0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.05, 1.0))
+    fig.suptitle(title, fontsize=10)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _training_kwargs(args) -> dict:
+    return {} if args.max_epochs is None else {"max_num_epochs": args.max_epochs}
+
+
+def _mcmc_parameters(args) -> dict:
+    # sbibm's NLE/NRE sampler settings (thin 10, warmup 100, SIR initialisation).
+    return {"num_chains": args.mcmc_chains, "thin": 10, "warmup_steps": 100, "init_strategy": "sir",
+            "init_strategy_parameters": {"num_candidate_samples": 10_000}}
+
+
+def _settings(args) -> dict:
+    return {
+        "command": "python experiments/sbibm_check.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "num_simulations": args.num_simulations, "observations": args.observations,
+        "posterior_samples": args.posterior_samples, "c2st_samples": args.c2st_samples,
+        "estimators": ESTIMATOR, "hidden_features": 50,
+        "training": "sbi defaults (batch 200, lr 5e-4, stop after 20 epochs without improvement)"
+                    + (f", max {args.max_epochs} epochs" if args.max_epochs else ""),
+        "nle_nre_mcmc": {"method": "slice_np_vectorized", **_mcmc_parameters(args)},
+        "nuts": f"4 chains, {args.nuts_warmup} warmup, exact Gaussian likelihood",
+        "seed": args.seed,
+    }
+
+
+def _verdict(method: str, value: float, published) -> str:
+    if method == "NUTS":
+        return "pass" if value <= NUTS_THRESHOLD else "FAIL"
+    if published is None:
+        return "-"
+    return "pass" if value <= published else "above published"
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    results = run_check(args)
+    _log(json.dumps({t: {m: round(r["mean_c2st"], 3) for m, r in ms.items()}
+                     for t, ms in results["runs"].items()}))
+    return results
+
+
+if __name__ == "__main__":
+    main()
