@@ -11,6 +11,12 @@ Writes to ``--out``: ``summary.json`` (``{task: {method: mean C2ST}}``), ``resul
 
     python experiments/sbibm_check.py --quick --out out_sbibm_quick
     python experiments/sbibm_check.py --out out_sbibm            # 10,000 simulations, obs 1-3
+    python experiments/sbibm_check.py --out out_sbibm --jobs 7   # one process per task/method
+    python experiments/sbibm_check.py --tasks slcp --out part_slcp        # any subset ...
+    python experiments/sbibm_check.py --merge part_* --out out_sbibm      # ... merged into one report
+
+Randomness depends only on (seed, task, method, observation): a subset reproduces the
+numbers of the full run.
 
 NPE/NLE/NRE are single-round and therefore amortised: one network is trained per task
 and method and evaluated at each observation (sbibm trained one network per observation).
@@ -73,6 +79,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--num-simulations", type=int, default=None, help="simulation budget per network")
     ap.add_argument("--observations", type=int, nargs="+", default=None, help="sbibm observations (1-10)")
     ap.add_argument("--tasks", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--methods", nargs="+", default=None, choices=["NUTS", "NPE", "NLE", "NRE"],
+                    help="only these methods (default: all of each task's)")
+    ap.add_argument("--jobs", type=int, default=1, help="task/method units run in parallel processes")
+    ap.add_argument("--merge", type=Path, nargs="+", default=None,
+                    help="combine the results.json of these partial runs into --out (no new runs)")
     ap.add_argument("--posterior-samples", type=int, default=None, help="posterior draws per observation")
     ap.add_argument("--c2st-samples", type=int, default=None, help="samples per side in C2ST")
     ap.add_argument("--mcmc-chains", type=int, default=100, help="slice-sampler chains for NLE/NRE")
@@ -90,80 +101,138 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def run_check(args: argparse.Namespace) -> dict:
-    """Run every task/method/observation; write the report folder; return the results dict."""
+    """Run every selected task/method/observation; write the report folder; return the results."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    units = [(t, m) for t in args.tasks for m in METHODS[t] if args.methods is None or m in args.methods]
+    if not units:
+        raise SystemExit(f"no method of {args.methods} belongs to the tasks {args.tasks}")
+    t_start = time.perf_counter()
+    if args.jobs > 1:
+        import concurrent.futures as cf
+        import multiprocessing as mp
+
+        with cf.ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
+            done = list(pool.map(_run_unit, [(t, m, args) for t, m in units]))
+    else:
+        done = [_run_unit((t, m, args)) for t, m in units]
+    results = {"settings": _settings(args), "runs": {}}
+    for (task, method), run in zip(units, done):
+        results["runs"].setdefault(task, {})[method] = run
+    results["total_seconds"] = time.perf_counter() - t_start
+    write_outputs(results, args)
+    return results
+
+
+def _run_unit(unit) -> dict:
+    """Train (sbi methods) and evaluate one method on one task at every selected observation.
+
+    Keys depend only on (seed, task, method, observation), so any subset or order of units
+    (``--tasks``, ``--methods``, ``--jobs``) reproduces the numbers of the full run.
+    """
+    task, method, args = unit
     import jax
     import torch
 
+    from crinfer.core.rng import numpy_rng
     from crinfer.inference import sbibm_tasks as tasks
     from crinfer.inference.c2st import c2st
     from crinfer.inference.numpyro_runner import run_nuts
     from crinfer.inference.results import posterior_matrix
     from crinfer.inference.sbi_runner import sample_posterior, train_sbi
-    from crinfer.core.rng import numpy_rng
 
     torch.set_num_threads(1)
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
-    root = jax.random.PRNGKey(args.seed)
-    results = {"settings": _settings(args), "runs": {}}
-    t_start = time.perf_counter()
-    for ti, task in enumerate(args.tasks):
-        sim = tasks.sbibm_simulator(task)
-        names = list(sim.params.names)
-        for mi, method in enumerate(METHODS[task]):
-            key = jax.random.fold_in(root, 10 * ti + mi)
-            run = {"observations": {}, "train_seconds": 0.0}
-            _log(f"[{task}/{method}]")
-            if method != "NUTS":
-                t0 = time.perf_counter()
-                fit = train_sbi(sim, method=method, num_simulations=args.num_simulations, key=key,
-                                density_estimator=ESTIMATOR[method],
-                                estimator_kwargs={"hidden_features": 50},
-                                training_kwargs=_training_kwargs(args),
-                                mcmc_parameters=_mcmc_parameters(args), show_progress=progress)
-                run["train_seconds"] = time.perf_counter() - t0
-                run["epochs"] = fit.info["per_round"][0]["epochs"]
-                run["invalid_simulations"] = fit.info["per_round"][0]["invalid"]
-            for obs in args.observations:
-                okey = jax.random.fold_in(key, 1000 + obs)
-                x_obs = tasks.observation(task, obs)
-                t0 = time.perf_counter()
-                if method == "NUTS":
-                    chains = 4
-                    idata = run_nuts(tasks.sbibm_exact_likelihood(task), x_obs, key=okey,
-                                     num_warmup=args.nuts_warmup, num_samples=-(-args.posterior_samples // chains),
-                                     num_chains=chains, progress_bar=progress)
-                else:
-                    idata = sample_posterior(fit.posterior, sim.params, x_obs, key=okey,
-                                             num_samples=args.posterior_samples, show_progress=progress,
-                                             method=method, attrs={"task": task, "num_observation": obs,
-                                                                   "num_simulations": args.num_simulations})
-                t_sample = time.perf_counter() - t0
-                ours = posterior_matrix(idata, names)
-                ref = tasks.reference_samples(task, obs)
-                rng = numpy_rng(jax.random.fold_in(okey, 1))
-                n = min(args.c2st_samples, len(ours), len(ref))
-                a = ref[rng.permutation(len(ref))[:n]]
-                b = ours[rng.permutation(len(ours))[:n]]
-                t0 = time.perf_counter()
-                score = c2st(a, b, seed=1)
-                t_c2st = time.perf_counter() - t0
-                stem = f"{task}_{method}_obs{obs}"
-                idata.to_netcdf(str(out / f"{stem}.nc"))
-                corner_compare([a, b], ["sbibm reference", f"crinfer {method}"], names,
-                               out / f"{stem}.png", title=f"{task} obs {obs}: {method} (C2ST {score:.3f})")
-                run["observations"][obs] = {"c2st": score, "c2st_samples": n, "sample_seconds": t_sample,
-                                            "c2st_seconds": t_c2st}
-                _log(f"  obs {obs}: C2ST {score:.3f}  (sampling {t_sample:.0f} s, C2ST {t_c2st:.0f} s)")
-            run["mean_c2st"] = float(np.mean([o["c2st"] for o in run["observations"].values()]))
-            results["runs"].setdefault(task, {})[method] = run
-    results["total_seconds"] = time.perf_counter() - t_start
+    ti, mi = list(METHODS).index(task), METHODS[task].index(method)
+    key = jax.random.fold_in(jax.random.PRNGKey(args.seed), 10 * ti + mi)
+    sim = tasks.sbibm_simulator(task)
+    names = list(sim.params.names)
+    run = {"observations": {}, "train_seconds": 0.0}
+    _log(f"[{task}/{method}]")
+    if method != "NUTS":
+        t0 = time.perf_counter()
+        fit = train_sbi(sim, method=method, num_simulations=args.num_simulations, key=key,
+                        density_estimator=ESTIMATOR[method], estimator_kwargs={"hidden_features": 50},
+                        training_kwargs=_training_kwargs(args), mcmc_parameters=_mcmc_parameters(args),
+                        show_progress=progress)
+        run["train_seconds"] = time.perf_counter() - t0
+        run["epochs"] = fit.info["per_round"][0]["epochs"]
+        run["invalid_simulations"] = fit.info["per_round"][0]["invalid"]
+    for obs in args.observations:
+        okey = jax.random.fold_in(key, 1000 + obs)
+        x_obs = tasks.observation(task, obs)
+        t0 = time.perf_counter()
+        if method == "NUTS":
+            chains = 4
+            idata = run_nuts(tasks.sbibm_exact_likelihood(task), x_obs, key=okey, num_warmup=args.nuts_warmup,
+                             num_samples=-(-args.posterior_samples // chains), num_chains=chains,
+                             progress_bar=progress)
+        else:
+            idata = sample_posterior(fit.posterior, sim.params, x_obs, key=okey,
+                                     num_samples=args.posterior_samples, show_progress=progress,
+                                     method=method, attrs={"task": task, "num_observation": obs,
+                                                           "num_simulations": args.num_simulations})
+        t_sample = time.perf_counter() - t0
+        ours = posterior_matrix(idata, names)
+        ref = tasks.reference_samples(task, obs)
+        rng = numpy_rng(jax.random.fold_in(okey, 1))
+        n = min(args.c2st_samples, len(ours), len(ref))
+        a = ref[rng.permutation(len(ref))[:n]]
+        b = ours[rng.permutation(len(ours))[:n]]
+        t0 = time.perf_counter()
+        score = c2st(a, b, seed=1)
+        t_c2st = time.perf_counter() - t0
+        stem = f"{task}_{method}_obs{obs}"
+        idata.to_netcdf(str(out / f"{stem}.nc"))
+        corner_compare([a, b], ["sbibm reference", f"crinfer {method}"], names, out / f"{stem}.png",
+                       title=f"{task} obs {obs}: {method} (C2ST {score:.3f})")
+        run["observations"][obs] = {"c2st": score, "c2st_samples": n, "sample_seconds": t_sample,
+                                    "c2st_seconds": t_c2st}
+        _log(f"  {task}/{method} obs {obs}: C2ST {score:.3f}  (sampling {t_sample:.0f} s, C2ST {t_c2st:.0f} s)")
+    run["mean_c2st"] = float(np.mean([o["c2st"] for o in run["observations"].values()]))
+    return run
+
+
+def write_outputs(results: dict, args) -> None:
+    """``summary.json``, ``results.json`` and ``report.md`` in ``args.out``."""
     summary = {t: {m: r["mean_c2st"] for m, r in ms.items()} for t, ms in results["runs"].items()}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    (out / "report.md").write_text(render_report(results, args))
-    return results
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    (args.out / "report.md").write_text(render_report(results, args))
+
+
+def merge(parts: list[Path], args) -> dict:
+    """Combine the results.json of partial runs (e.g. one per task, run on several machines)."""
+    import shutil
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    merged = {"settings": None, "runs": {}, "total_seconds": 0.0, "parts": [str(p) for p in parts]}
+    for part in parts:
+        res = json.loads((part / "results.json").read_text())
+        settings = {k: v for k, v in res["settings"].items() if k not in ("command", "observations")}
+        if merged["settings"] is None:
+            merged["settings"] = dict(res["settings"])
+        elif settings != {k: v for k, v in merged["settings"].items() if k not in ("command", "observations")}:
+            raise SystemExit(f"{part}: settings differ from the first part; refusing to merge")
+        merged["total_seconds"] += res["total_seconds"]
+        for task, runs in res["runs"].items():
+            for method, run in runs.items():
+                run["observations"] = {int(o): v for o, v in run["observations"].items()}
+                have = merged["runs"].setdefault(task, {}).setdefault(method, {"observations": {}, "train_seconds": 0.0})
+                have["train_seconds"] = max(have["train_seconds"], run["train_seconds"])
+                have["observations"].update(run["observations"])
+        if part.resolve() != args.out.resolve():
+            for f in list(part.glob("*.png")) + list(part.glob("*.nc")):
+                shutil.copy2(f, args.out / f.name)
+    for runs in merged["runs"].values():
+        for run in runs.values():
+            run["mean_c2st"] = float(np.mean([o["c2st"] for o in run["observations"].values()]))
+    merged["settings"]["command"] = "python experiments/sbibm_check.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    args.observations = sorted({o for runs in merged["runs"].values() for r in runs.values() for o in r["observations"]})
+    merged["settings"]["observations"] = args.observations
+    args.num_simulations = merged["settings"]["num_simulations"]
+    write_outputs(merged, args)
+    return merged
 
 
 def render_report(results: dict, args) -> str:
@@ -182,7 +251,7 @@ def render_report(results: dict, args) -> str:
     ]
     for task, runs in results["runs"].items():
         for method, run in runs.items():
-            per_obs = " | ".join(f"{run['observations'][o]['c2st']:.3f}" for o in args.observations)
+            per_obs = " | ".join(_fmt(run["observations"].get(o, {}).get("c2st")) for o in args.observations)
             pub = PUBLISHED.get(task, {}).get(method, {}).get(n)
             pub3 = PUBLISHED_OBS123.get(task, {}).get(method, {}).get(n)
             verdict = _verdict(method, run["mean_c2st"], pub)
@@ -202,8 +271,8 @@ def render_report(results: dict, args) -> str:
                          f"{np.mean([o['c2st_seconds'] for o in obs]):.0f} |")
     lines += ["", "## Corner plots (reference vs ours)", ""]
     for task, runs in results["runs"].items():
-        for method in runs:
-            for o in args.observations:
+        for method, run in runs.items():
+            for o in sorted(run["observations"]):
                 stem = f"{task}_{method}_obs{o}"
                 lines.append(f"![{stem}]({stem}.png)")
     return "\n".join(lines) + "\n"
@@ -291,7 +360,7 @@ def _log(msg: str) -> None:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    results = run_check(args)
+    results = merge(args.merge, args) if args.merge else run_check(args)
     _log(json.dumps({t: {m: round(r["mean_c2st"], 3) for m, r in ms.items()}
                      for t, ms in results["runs"].items()}))
     return results

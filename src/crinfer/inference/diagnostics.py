@@ -226,7 +226,7 @@ class _CallablePosterior:
     """Gives a ``sample(x, n, key)`` callable sbi's ``sample_batched`` interface.
 
     Returns ``(n, B, P)`` float64 tensors in internal coordinates; observation ``b`` gets
-    the ``b``-th key split from ``key``.
+    the key ``fold_in(key, b)`` (one compiled op whatever the batch size).
     """
 
     def __init__(self, sample: Callable, params, key, coords: str, x_shape: tuple[int, ...]):
@@ -235,11 +235,10 @@ class _CallablePosterior:
 
     def sample_batched(self, sample_shape, x, show_progress_bars: bool = False):
         n = int(np.prod(sample_shape))
-        keys = jax.random.split(self._key, len(x))
         out = []
-        for xi, ki in zip(x, keys):
+        for i, xi in enumerate(x):
             xi = xi.detach().cpu().numpy().astype(float).reshape(self._x_shape)
-            arr = _to_numpy(self._sample(xi, n, ki))
+            arr = _to_numpy(self._sample(xi, n, jax.random.fold_in(self._key, i)))
             if arr.shape != (n, len(self._params)):
                 raise ShapeError(
                     f"posterior sampler must return ({n}, {len(self._params)}) samples for "

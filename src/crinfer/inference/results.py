@@ -23,8 +23,8 @@ def samples_to_inference_data(samples, params: ParameterSpace, *, method: str,
             f"samples must have shape (chains, draws, {len(params)}) or (draws, {len(params)}), got {arr.shape}"
         )
     posterior = {name: arr[..., j] for j, name in enumerate(params.names)}
-    idata = az.from_dict(posterior=posterior, sample_stats=sample_stats,
-                         attrs={"method": method, **(attrs or {})})
+    idata = az.from_dict(posterior=posterior, sample_stats=sample_stats)
+    idata.posterior.attrs.update({"method": method, **(attrs or {})})
     return annotate_units(idata, params)
 
 

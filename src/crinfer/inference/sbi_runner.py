@@ -262,6 +262,13 @@ def _make_trainer(method, prior, *, device, density_estimator, embedding_net, es
 
     model = density_estimator or _DEFAULT_ESTIMATOR[method]
     kw = dict(estimator_kwargs or {})
+    if method in ("NPE", "NLE") and model == "maf" and kw.get("num_transforms", 5) < 2:
+        # nflows' MADE connects the first variable's output to no hidden unit, so with a single
+        # transform that variable is modelled without its condition (x for NPE, theta for NLE).
+        raise ConfigurationError(
+            f"num_transforms={kw['num_transforms']} for a MAF: the first variable would ignore the "
+            "conditioning input (nflows MADE masks); use num_transforms >= 2"
+        )
     common = {"prior": prior, "device": device, "tracker": NullTracker(), "show_progress_bars": show_progress}
     if method == "NPE":
         if embedding_net is not None:

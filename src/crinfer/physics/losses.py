@@ -103,9 +103,9 @@ _GL64 = np.polynomial.legendre.leggauss(64)
 
 
 def _kn_kernel(Gam, xp, n_panels=24):
-    """Blumenthal & Gould (1970) eq. 2.48 kernel J(Gamma) = int_0^1 h(q; Gamma) dq, J(0) = 1/9."""
+    """Jones (1968) / Blumenthal & Gould (1970) KN energy-loss kernel J(Gamma) = int_0^1 h(q; Gamma) dq, J(0) = 1/9."""
     xg, wg = _GL12
-    lo = xp.log(1e-4 / (1.0 + Gam))[..., None, None]  # ln q_min; the q < q_min part is < 1e-8 J
+    lo = xp.log(1e-6 / (1.0 + Gam))[..., None, None]  # ln q_min; the q < q_min part is < 1e-11 J
     edges = np.linspace(0.0, 1.0, n_panels + 1)
     a, b = edges[:-1, None], edges[1:, None]
     s = a + (b - a) * (xg + 1.0) / 2.0  # (panels, 12) in [0, 1]
@@ -134,8 +134,9 @@ def kn_suppression_numerical(t):
 
 def ic_loss_kn_numerical(E, T_K, u_eV_cm3):
     """IC loss [GeV/Myr] on a (diluted) black body by direct numerical integration of the full
-    Klein-Nishina cross section (Blumenthal & Gould 1970 eq. 2.48) over the Planck spectrum.
-    Reference implementation (tests); NumPy for concrete inputs, jax.numpy for JAX arrays."""
+    Klein-Nishina cross section (Jones 1968; Blumenthal & Gould 1970) over the Planck spectrum.
+    Reference implementation (tests); NumPy for concrete inputs, jax.numpy for JAX arrays.
+    XLA compiles it slowly under jit (minutes on a busy CPU): use ic_loss_klein_nishina in solvers."""
     if any(isinstance(v, jax.Array) for v in (E, T_K, u_eV_cm3)):
         return ic_loss_thomson(E, u_eV_cm3) * kn_suppression_numerical(_kn_t(E, T_K))
     gamma = np.asarray(E, dtype=float) / C.M_E
@@ -152,7 +153,7 @@ def bremsstrahlung_loss(E, n_H, n_He=None, n_HII=0.0):
 
     Neutral: b = c E sum_s n_s m_s / X_s with radiation lengths X_H = 62.8 g/cm^2,
     X_He = 93.1 g/cm^2 (valid for E >~ 1 GeV; Strong, Moskalenko & Reimer 2000; Longair).
-    Ionised (unscreened, Blumenthal & Gould 1970 eq. 3.59 with the e-e term, Z(Z+1) = 2):
+    Ionised (unscreened, Blumenthal & Gould 1970 sec. 3, with the e-e term, Z(Z+1) = 2):
     b = 4 alpha r_e^2 c E n_HII 2 [ln(2 gamma) - 1/3]. n_He defaults to 0.1 n_H.
     """
     require_nonnegative("n_H", n_H, "cm^-3")

@@ -60,13 +60,15 @@ def fourier_sine_coefficients(g: Callable, z_h: float, n_modes: int, n_quad: int
 
 def bessel_thin_disc(r, z, q: Callable, D: float, R_h: float, z_h: float, h: float = 1.0,
                      n_modes: int = 400) -> np.ndarray:
-    """Exact psi(r, z) for Q = 2 h q(r) delta(z) and constant D [kpc^2/Myr] (broadcast r, z)."""
-    r, z = np.broadcast_arrays(np.asarray(r, dtype=float), np.asarray(z, dtype=float))
+    """Exact psi on the grid r x z (1-D arrays, kpc) for Q = 2 h q(r) delta(z) and constant D
+    [kpc^2/Myr]; returns (len(r), len(z))."""
+    r, z = np.atleast_1d(np.asarray(r, dtype=float)), np.atleast_1d(np.asarray(z, dtype=float))
     k, qi = fourier_bessel_coefficients(q, R_h, n_modes)
-    az = np.abs(z)[..., None]
+    az = np.abs(z)[None, :]
+    kk = k[:, None]
     # sinh(k (z_h - |z|)) / cosh(k z_h), written without overflow
-    ratio = (np.exp(-k * az) - np.exp(-k * (2 * z_h - az))) / (1.0 + np.exp(-2 * k * z_h))
-    return np.sum(j0(k * r[..., None]) * (h * qi / (D * k)) * ratio, axis=-1)
+    ratio = (np.exp(-kk * az) - np.exp(-kk * (2 * z_h - az))) / (1.0 + np.exp(-2 * kk * z_h))
+    return j0(np.outer(r, k)) @ ((h * qi / (D * k))[:, None] * ratio)
 
 
 def _phi1(x):
@@ -96,7 +98,10 @@ def mode_energy_integrals(mu, E, E_max: float, Q: Callable, D: Callable, b: Call
     mu, E = np.asarray(mu, dtype=float), np.asarray(E, dtype=float)
     lo, hi = np.log(E.min()), np.log(E_max)
     n_fine = max(int(np.ceil((hi - lo) / np.log(10) * points_per_decade)), 8)
-    x = np.union1d(np.linspace(lo, hi, n_fine + 1), np.log(E))
+    fine = np.linspace(lo, hi, n_fine + 1)
+    lnE = np.log(E)
+    near = np.min(np.abs(fine[:, None] - lnE[None, :]), axis=1) < 1e-3 * (hi - lo) / n_fine
+    x = np.union1d(fine[~near | (fine == hi)], lnE)
     Ef = np.exp(x)
     lam = cumulative_simpson(D(Ef) * Ef / b(Ef), x=x, initial=0.0)    # lambda(E) [kpc^2]
     gl = Q(Ef) * b(Ef) / D(Ef)                                          # Q dE/dlambda

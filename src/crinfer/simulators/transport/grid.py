@@ -54,17 +54,17 @@ class TransportGrid:
         if E.ndim != 1 or E.size < 3:
             raise ConfigurationError(f"energy grid must be a 1-D array of >= 3 nodes, got shape {E.shape}")
         if not np.all(np.isfinite(E)) or np.any(E <= 0):
-            raise ConfigurationError(f"energies must be finite and > 0 GeV, got min {E.min()!r}")
+            raise ConfigurationError(f"energies must be finite and > 0 GeV, got min {float(E.min())!r}")
         steps = np.diff(np.log(E))
         if np.any(steps <= 0):
             k = int(np.argmax(steps <= 0))
             raise ConfigurationError(
-                f"energy grid must be strictly increasing; E[{k}] = {E[k]!r} >= E[{k + 1}] = {E[k + 1]!r}"
+                f"energy grid must be strictly increasing; E[{k}] = {float(E[k])!r} >= E[{k + 1}] = {float(E[k + 1])!r} GeV"
             )
         if np.ptp(steps) > 1e-9 * steps.mean():
             raise ConfigurationError(
                 "energy grid must be logarithmic (constant ratio E[k+1]/E[k]); ratios range over "
-                f"[{np.exp(steps.min())!r}, {np.exp(steps.max())!r}]"
+                f"[{float(np.exp(steps.min()))!r}, {float(np.exp(steps.max()))!r}]"
             )
         E.setflags(write=False)
         object.__setattr__(self, "energies", E)

@@ -1,4 +1,9 @@
-"""DRAGON2's own discretisation of the benchmark problems, solved directly (for comparison).
+"""DRAGON2 reference for the benchmark problems (a), (b), (c): its shipped outputs, and its own
+discretisation solved directly.
+
+Data (package data, ``crinfer/data/files/peers/PROVENANCE.md``): :func:`reference_runs` (Sun
+spectra, slices, D, q, dp/dt of DRAGON2 runs), :func:`discrete_G` (its stencil's steady state),
+:func:`timings` (DRAGON2's run costs).
 
 Reconstructed from the description of DRAGON2 (commit cd588707) in the peers README
 (``crinfer/data/files/peers/PROVENANCE.md``, section 3), not from its code:
@@ -16,9 +21,67 @@ the textbook one (identical to crinfer's finite-volume operator for constant D).
 """
 from __future__ import annotations
 
+import csv
+import json
+from importlib import resources
+
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+
+_PEERS = "files/peers"
+
+
+def _peer_file(name: str):
+    return resources.files("crinfer.data").joinpath(f"{_PEERS}/{name}")
+
+
+def reference_runs() -> dict:
+    """{run: {key: array}} for the DRAGON2 runs in ``dragon2_reference.npz`` (e.g. ``"a_base"``).
+
+    Keys: Ek_GeV, p_GeV, D_kpc2_per_Myr, q_spectral, density_sun, density_zeq0 (n_r, n_E),
+    density_r8p5 (n_z, n_E), dpdt_GeV_per_Myr (b runs), meta (dict), plus the grid from meta.
+    """
+    with _peer_file("dragon2_reference.npz").open("rb") as fh:
+        d = np.load(fh, allow_pickle=False)
+        arrays = {k: d[k] for k in d.files}
+    out = {}
+    for run in arrays["runs"]:
+        run = str(run)
+        rec = {k[len(run) + 1:]: v for k, v in arrays.items() if k.startswith(run + "_")}
+        rec["meta"] = json.loads(str(rec.pop("meta_json")))
+        m = rec["meta"]
+        rec["r_kpc"] = np.linspace(0.0, m["Rmax_kpc"], m["DimR"])
+        rec["z_kpc"] = np.linspace(-m["L_kpc"], m["L_kpc"], m["DimZ"])
+        out[run] = rec
+    out["S_rz_41x81"] = arrays["S_rz_41x81"]
+    return out
+
+
+def discrete_G() -> dict:
+    """{"dragonstencil"|"textbook": {"41x81"|"81x161": (r, z, G)}}: N = q/D G (README section 6)."""
+    with _peer_file("dragon2_discrete_G.npz").open("rb") as fh:
+        d = np.load(fh, allow_pickle=False)
+        return {kind: {tag: (d[f"r_{tag}"], d[f"z_{tag}"], d[f"G_{kind}_{tag}"]) for tag in ("41x81", "81x161")}
+                for kind in ("dragonstencil", "textbook")}
+
+
+def timings() -> list[dict]:
+    """DRAGON2's run costs: rows of ``dragon2_timings.csv`` (2 OpenMP threads)."""
+    with _peer_file("dragon2_timings.csv").open("r") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        for k in row:
+            if k not in ("run", "case"):
+                row[k] = float(row[k])
+    return rows
+
+
+def galprop_source(r: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """DRAGON2's ``SNR type="Galprop"`` S(r, z), 1 at (8.5, 0), 0 for r >= 15 kpc (README section 2)."""
+    r, z = np.asarray(r)[:, None], np.asarray(z)[None, :]
+    radial = np.where(r < 15.0, (r / 8.5) ** 1.25 * np.exp(-3.56 * (r - 8.5) / 8.5), 0.0)
+    return radial * np.exp(-np.abs(z) / 0.2)
 
 
 def dragon_laplacian(r: np.ndarray, z: np.ndarray, axis_quirk: bool = True) -> sp.csc_matrix:
