@@ -193,6 +193,11 @@ def _run_unit(unit) -> dict:
     return run
 
 
+def _comparable(settings: dict) -> dict:
+    """Settings that must agree between merged parts (not the command or the observations)."""
+    return {k: v for k, v in settings.items() if k not in ("command", "observations")}
+
+
 def write_outputs(results: dict, args) -> None:
     """``summary.json``, ``results.json`` and ``report.md`` in ``args.out``."""
     summary = {t: {m: r["mean_c2st"] for m, r in ms.items()} for t, ms in results["runs"].items()}
@@ -209,10 +214,9 @@ def merge(parts: list[Path], args) -> dict:
     merged = {"settings": None, "runs": {}, "total_seconds": 0.0, "parts": [str(p) for p in parts]}
     for part in parts:
         res = json.loads((part / "results.json").read_text())
-        settings = {k: v for k, v in res["settings"].items() if k not in ("command", "observations")}
         if merged["settings"] is None:
             merged["settings"] = dict(res["settings"])
-        elif settings != {k: v for k, v in merged["settings"].items() if k not in ("command", "observations")}:
+        elif _comparable(res["settings"]) != _comparable(merged["settings"]):
             raise SystemExit(f"{part}: settings differ from the first part; refusing to merge")
         merged["total_seconds"] += res["total_seconds"]
         for task, runs in res["runs"].items():
