@@ -165,6 +165,7 @@ def test_toy_is_key_deterministic_and_default_matrix_tiles_identity():
     np.testing.assert_allclose(x1 - x0, (theta - [0.0, 0.1]) @ sim.matrix.T, atol=1e-14)
 
 
+@pytest.mark.slow
 def test_toy_likelihood_is_the_exact_gaussian():
     A = np.array([[1.0, 0.5], [-0.3, 2.0]])
     sim = GaussianToy(SPACE, matrix=A, sigma=0.4)

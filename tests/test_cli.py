@@ -1,6 +1,6 @@
 """The crinfer command: info, compare, fit argument errors."""
-
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from crinfer.cli import app
@@ -17,6 +17,7 @@ def test_info_lists_backends_and_devices():
         assert word in res.output
 
 
+@pytest.mark.slow
 def test_compare_writes_table_and_corner_plot(tmp_path):
     params = ParameterSpace([Parameter("D0", 1, 9, unit="1e28 cm^2/s"), Parameter("delta", 0.2, 1.0)])
     rng = np.random.default_rng(0)

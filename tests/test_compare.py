@@ -61,6 +61,7 @@ def test_table_holds_the_numbers(idatas):
     assert "| nuts | delta |" in res.markdown()
 
 
+@pytest.mark.slow
 def test_c2st_identical_near_half_shifted_clearly_above(idatas):
     nuts, npe, shifted = idatas
     res = compare({"nuts": nuts, "npe": npe, "shifted": shifted}, reference="nuts",

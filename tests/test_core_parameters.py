@@ -114,6 +114,7 @@ def test_sbi_prior_is_uniform_in_internal_coordinates(space):
     assert torch.allclose(lp, torch.tensor([expect]), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_numpyro_sites_have_declared_densities(space):
     from numpyro.infer.util import log_density
 

@@ -67,6 +67,7 @@ def log_scale_posterior(x, n, key):
     return 10.0 ** u[:, None]
 
 
+@pytest.mark.slow
 def test_sbc_exact_posterior_is_uniform_and_overconfident_is_flagged():
     sim = GaussianSimulator()
     good = sbc(gaussian_posterior(), sim, 0, num_sbc_runs=200, num_posterior_samples=200, c2st_checks=False)
@@ -105,6 +106,7 @@ def test_same_key_same_numbers():
     np.testing.assert_array_equal(t1.ecp, t2.ecp)
 
 
+@pytest.mark.slow
 def test_sbc_log_scale_parameter_in_internal_coordinates():
     # The sampler returns physical D; ranks are computed on log10(D) and are uniform.
     res = sbc(log_scale_posterior, LogScaleSimulator(), 3, num_sbc_runs=200,
@@ -116,6 +118,7 @@ def test_sbc_log_scale_parameter_in_internal_coordinates():
     assert wrong.ks_pvals[0] < 1e-6
 
 
+@pytest.mark.slow
 def test_tarp_atc_near_zero_for_exact_and_negative_for_overconfident():
     sim = GaussianSimulator()
     good = tarp(gaussian_posterior(), sim, 1, num_tarp_runs=500, num_posterior_samples=300)
@@ -133,6 +136,7 @@ def test_tarp_atc_near_zero_for_exact_and_negative_for_overconfident():
     assert wide.atc > 0.05, wide.atc
 
 
+@pytest.mark.slow
 def test_coverage_of_exact_posterior_within_binomial_error():
     sim = GaussianSimulator()
     levels = (0.5, 0.68, 0.9, 0.95)
@@ -165,6 +169,7 @@ def test_bad_inputs_raise_clear_errors():
         coverage(lambda x, n, key: np.zeros((n, 3)), sim, 0, 10, 10)
 
 
+@pytest.mark.slow
 def test_rank_and_tarp_plots_are_pngs(tmp_path):
     ranks = numpy_rng(0).integers(0, 100, size=(200, 2))
     sbc_rank_plot(ranks, 100, names=["a", "b"], path=tmp_path / "ranks.png")

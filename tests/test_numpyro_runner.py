@@ -30,6 +30,7 @@ def nuts_run():
     return lik, x, mcmc, annotate_units(idata, lik.params)
 
 
+@pytest.mark.slow
 def test_nuts_recovers_conjugate_gaussian_posterior(nuts_run):
     lik, x, _, idata = nuts_run
     post_mean, post_sd = x / 1.25, math.sqrt(0.25 / 1.25)
@@ -42,6 +43,7 @@ def test_nuts_recovers_conjugate_gaussian_posterior(nuts_run):
     assert diag["r_hat_max"] < 1.02 and diag["divergences"] == 0
 
 
+@pytest.mark.slow
 def test_nuts_same_key_same_chain(nuts_run):
     _, _, mcmc, _ = nuts_run
     first = np.asarray(mcmc.get_samples()["t0"])
@@ -51,6 +53,7 @@ def test_nuts_same_key_same_chain(nuts_run):
     assert not np.array_equal(np.asarray(mcmc.get_samples()["t0"]), first)
 
 
+@pytest.mark.slow
 def test_gaussian_likelihood_matches_closed_form_and_has_gradient():
     lik, x = _conjugate_problem()
     theta = jnp.array([0.3, 0.1])

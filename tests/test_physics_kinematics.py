@@ -18,6 +18,7 @@ def test_constants_unit_conversions():
     assert 9.0 * C.MUG_ENERGY_DENSITY_EV_CM3 == pytest.approx(0.2235, rel=1e-3)  # 3 muG
 
 
+@pytest.mark.slow
 def test_momentum_kinetic_round_trip_and_limits():
     Ek = np.logspace(-6, 6, 25)
     for m in (C.M_E, C.M_P):
@@ -31,6 +32,7 @@ def test_momentum_kinetic_round_trip_and_limits():
     assert float(K.momentum_from_kinetic(1e4, C.M_E)) == pytest.approx(1e4, rel=1e-7)
 
 
+@pytest.mark.slow
 def test_rigidity_and_per_nucleon_conversions():
     # carbon-12 at 10 GeV/n: p = A sqrt(Ek_n (Ek_n + 2 m_u)), R = p/Z
     Ek_n = 10.0
@@ -89,6 +91,7 @@ def test_broken_power_law():
     assert float(sources.power_law_cutoff(10.0, 1.0, 2.2, 1e4)) == pytest.approx(10**-2.2 * np.exp(-1e-3))
 
 
+@pytest.mark.slow
 def test_radial_profiles():
     # DRAGON2 "Galprop" source: 1 at r_sun, zero from 15 kpc on
     f = sources.galprop_radial(np.array([0.0, 4.0, 8.5, 14.9, 15.0, 18.0]), 1.25, 3.56, 8.5, 15.0)

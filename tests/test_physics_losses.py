@@ -57,6 +57,7 @@ def test_kn_asymptote_ln_t_over_t2(t):
     assert float(L.kn_suppression(t)) / asym == pytest.approx(1.0, abs=5e-3)
 
 
+@pytest.mark.slow
 def test_closed_form_matches_numerical_integration_on_isrf():
     E = np.logspace(-1, 6, 15)
     for f in R.LOCAL_ISRF:
@@ -68,6 +69,7 @@ def test_closed_form_matches_numerical_integration_on_isrf():
     np.testing.assert_allclose(L.kn_suppression(t), L.kn_suppression_numerical(t), rtol=2e-3)
 
 
+@pytest.mark.slow
 def test_kn_on_cmb_matches_dragon2_table():
     path = resources.files("crinfer") / "data/files/peers/dragon2_ic_cmb_dpdt.npz"
     with resources.as_file(path) as p, np.load(p) as d:
@@ -80,6 +82,7 @@ def test_kn_on_cmb_matches_dragon2_table():
     assert b_dragon[-1] / float(L.ic_loss_thomson(E[-1], U_DRAGON)) < 0.05  # deep KN reached
 
 
+@pytest.mark.slow
 def test_isrf_model_and_total_ic_loss():
     u = {f.name: f.u_eV_cm3 for f in R.LOCAL_ISRF}
     assert u["CMB"] == pytest.approx(0.2606, rel=1e-3)
@@ -99,6 +102,7 @@ def test_isrf_model_and_total_ic_loss():
     assert float(R.ic_loss(1000.0, hot)) < 0.1 * float(R.ic_loss(1000.0))
 
 
+@pytest.mark.slow
 def test_electron_loss_rate_sums_processes():
     E = np.array([1.0, 100.0])
     total = L.electron_loss_rate(E, R.LOCAL_ISRF, B_muG=3.0, n_H=0.9, n_He=0.09, n_HII=0.03)
@@ -107,6 +111,7 @@ def test_electron_loss_rate_sums_processes():
     np.testing.assert_allclose(total, parts, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_collisional_losses_textbook_numbers():
     # bremsstrahlung in neutral H: E/b = X_H/(rho c) = 62.8 g cm^-2 / (m_H n c) = 39.7 Myr for n = 1
     assert 10.0 / float(L.bremsstrahlung_loss(10.0, 1.0, 0.0)) == pytest.approx(39.67, rel=2e-3)

@@ -65,6 +65,7 @@ def test_npe_matches_analytic_posterior(npe):
     np.testing.assert_allclose(np.median(A), 10 ** XO[1], rtol=10 ** (S / 3) - 1)
 
 
+@pytest.mark.slow
 def test_log_scale_parameter_round_trip_and_no_sbi_logs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res, sim = _tiny(5)
@@ -147,6 +148,7 @@ def _likelihood():
     return GaussianLikelihood(PARAMS, OBS, mean=mean, cov=np.full(2, S**2))
 
 
+@pytest.mark.slow
 def test_potential_value_and_gradient():
     pot = likelihood_potential(_likelihood(), XO)
     u = torch.tensor([[0.1, 0.2], [1.0, -1.5], [4.0, 0.0]], dtype=torch.float32, requires_grad=True)
@@ -160,6 +162,7 @@ def test_potential_value_and_gradient():
     np.testing.assert_array_equal(u.grad[2].numpy(), [0.0, 0.0])
 
 
+@pytest.mark.slow
 def test_custom_potential_short_chains_find_the_posterior():
     idata = sample_likelihood_posterior(_likelihood(), XO, key=1, num_samples=200, num_chains=4,
                                         warmup_steps=30, thin=1, show_progress=False)

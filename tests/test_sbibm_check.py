@@ -58,6 +58,7 @@ def test_gaussian_linear_noise_is_sqrt_point_one():
     assert abs(resid.mean()) < 0.01
 
 
+@pytest.mark.slow
 def test_exact_likelihood_and_conjugate_posterior_match_sbibm_reference():
     lik = tasks.sbibm_exact_likelihood("gaussian_linear")
     x = tasks.observation("gaussian_linear", 1)

@@ -39,6 +39,7 @@ def small_grid(**kw):
     return TransportGrid(**args)
 
 
+@pytest.mark.slow
 def test_base_config_is_valid_and_builds():
     cfg = TransportConfig(config())
     (prob,) = cfg.build_problems()

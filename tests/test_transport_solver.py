@@ -108,6 +108,7 @@ def test_space_dependent_diffusion_manufactured_solution_second_order():
     assert np.all(orders > 1.9)
 
 
+@pytest.mark.slow
 def test_reacceleration_gmres_matches_direct_solve_of_full_system():
     """GMRES (march-preconditioned) against a sparse direct solve of the assembled operator."""
     import scipy.sparse as sp
@@ -158,6 +159,7 @@ def test_reacceleration_moves_particles_up_in_energy():
     assert ratio[-3] - 1 < 0.1 * (ratio[peak] - 1)
 
 
+@pytest.mark.slow
 def test_reacceleration_manufactured_solution_second_order_in_energy():
     """psi = P(r, z) F(E) with F a Gaussian in ln E (negligible at both energy ends), Q built from the
     continuous operator 0 = Q + D(E) L psi + d/dE [p^2 Dpp beta d/dE (beta psi / p^2)], the energy
@@ -221,6 +223,7 @@ def test_result_interpolation_and_io_roundtrip(tmp_path):
         assert back.observer == res.observer
 
 
+@pytest.mark.slow
 def test_plots_render(tmp_path):
     import matplotlib
 

@@ -16,6 +16,7 @@ from ..core import ConfigurationError
 
 _REGISTRY: dict[str, Callable | str] = {
     "toy.gaussian": "crinfer.simulators.toy:GaussianToy",
+    "cre.electrons": "crinfer.simulators.cre.simulator:from_recipe",
 }
 
 
