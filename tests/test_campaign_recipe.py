@@ -32,6 +32,7 @@ seed = 5
 """
 
 
+@pytest.mark.slow
 def test_good_recipe_sizes_and_rows():
     r = Recipe.from_text(GOOD)
     assert (r.n_points, r.n_rows, r.n_chunks) == (10, 30, 5)

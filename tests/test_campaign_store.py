@@ -44,6 +44,7 @@ def reference(recipe, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_dataset_matches_the_simulator_row_by_row(recipe, reference):
     theta, x, meta = load_dataset(reference)
     n = recipe.n_rows

@@ -73,6 +73,7 @@ def test_c2st_identical_near_half_shifted_clearly_above(idatas):
     assert "C2ST against `nuts`" in res.markdown()
 
 
+@pytest.mark.slow
 def test_corner_plot_and_report_are_written(idatas, tmp_path):
     nuts, npe, shifted = idatas
     png = tmp_path / "corner.png"

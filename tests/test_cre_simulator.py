@@ -77,6 +77,7 @@ def test_loss_tables_match_quadrature_for_klein_nishina_losses():
         assert got_lam == pytest.approx(lam, rel=2e-5)
 
 
+@pytest.mark.slow
 def test_spiral_model_reproduces_seed_numbers():
     """Seed 003: 44% of the sources lie within 10 kpc of the Sun; radii follow r f_CB(r)."""
     assert spiral_fraction_within(10.0, 7.9) == pytest.approx(0.44, abs=0.02)

@@ -71,6 +71,7 @@ def test_diffusion_coefficient_scaling():
         float(K.PROTON.beta(0.01)) * (float(K.PROTON.rigidity(0.01)) / 4) ** 0.5, rel=1e-12)
 
 
+@pytest.mark.slow
 def test_diffusion_model_is_a_differentiable_pytree():
     model = diffusion.DiffusionModel(D0=0.1, delta=0.4, profile=lambda r, z: diffusion.exponential_halo_profile(z, 2.0))
     f = jax.jit(lambda m: m(K.PROTON, 10.0, r=8.5, z=1.0))
@@ -82,6 +83,7 @@ def test_diffusion_model_is_a_differentiable_pytree():
         model(K.PROTON, 10.0)
 
 
+@pytest.mark.slow
 def test_broken_power_law():
     p = np.array([0.5, 4.0, 8.0])
     q = sources.broken_power_law(p, 4.0, 1.6, 2.5)

@@ -35,6 +35,7 @@ def test_synchrotron_3muG():
     assert b / 100.0 == pytest.approx(8.380e-4 * 0.22351 / 0.2608, rel=3e-4)
 
 
+@pytest.mark.slow
 def test_kn_suppression_limits():
     t = np.array([1e-8, 1e-5, 1e-3])
     F = L.kn_suppression_numerical(t)
@@ -128,6 +129,7 @@ def test_collisional_losses_textbook_numbers():
     assert float(L.coulomb_loss(1.0, 0.0)) == 0.0
 
 
+@pytest.mark.slow
 def test_proton_losses():
     # minimum ionisation (beta gamma = 3.5) in hydrogen: PDG 4.103 MeV cm^2/g for H2 (I = 19.2 eV);
     # atomic H with I = 13.6 eV is ~3% higher

@@ -114,6 +114,7 @@ def test_nle_nre_two_rounds_return_physical_samples(method):
     PARAMS.validate(np.concatenate(sim.calls))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("proposal", ["apt", "truncated"])
 def test_sequential_npe_runs(proposal):
     res, sim = _tiny(4, rounds=2, npe_proposal=proposal)

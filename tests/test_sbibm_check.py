@@ -22,6 +22,7 @@ def _experiment():
     return mod
 
 
+@pytest.mark.slow
 def test_task_priors_match_sbibm():
     gl = tasks.task_parameter_space("gaussian_linear")
     assert len(gl) == 10

@@ -97,6 +97,7 @@ def manufactured(n):
     return g, SpeciesProblem("m", Dfull, Q, np.ones(3)), P
 
 
+@pytest.mark.slow
 def test_space_dependent_diffusion_manufactured_solution_second_order():
     errs = []
     for n in (10, 20, 40):
