@@ -35,6 +35,7 @@ def test_compare_writes_table_and_corner_plot(tmp_path):
     assert (out / "corner.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_compare_needs_two_existing_files(tmp_path):
     res = runner.invoke(app, ["compare", str(tmp_path / "missing.nc"), str(tmp_path / "other.nc")])
     assert res.exit_code != 0 and "no such file" in res.output

@@ -33,6 +33,7 @@ def idatas():
     return nuts, npe, shifted
 
 
+@pytest.mark.slow
 def test_table_holds_the_numbers(idatas):
     nuts, npe, _ = idatas
     res = compare(nuts, npe)
@@ -108,6 +109,7 @@ def test_hpd_thresholds_of_a_gaussian_enclose_the_analytic_areas():
         assert np.sum(dens[dens >= tk]) * dx**2 == pytest.approx(lv, abs=0.002)
 
 
+@pytest.mark.slow
 def test_bad_inputs_raise_clear_errors(idatas):
     nuts, npe, _ = idatas
     with pytest.raises(ConfigurationError, match="at least two"):

@@ -26,6 +26,7 @@ def uniform_sim():
     return CRESimulator(CREConfig(distribution="uniform", source_chunk=1024, realisation_chunk=8), SMALL_PARAMS)
 
 
+@pytest.mark.slow
 def test_slab_factor_images_equal_eigenmodes():
     """The image series and the eigenmode series are the same function (checked where both converge)."""
     z = 4.0
@@ -115,6 +116,7 @@ def test_ensemble_mean_equals_smooth_source_expectation(uniform_sim):
     assert spread[-4:].mean() > 3 * spread[:4].mean()
 
 
+@pytest.mark.slow
 def test_bad_configuration_and_parameters_are_named(uniform_sim):
     with pytest.raises(ConfigurationError, match="distribution='disk'"):
         CREConfig(distribution="disk")

@@ -94,6 +94,7 @@ def test_sbc_classifier_checks_are_at_chance_for_the_exact_posterior():
     assert np.all(np.abs(good.c2st_dap - 0.5) < 0.15), good.c2st_dap
 
 
+@pytest.mark.slow
 def test_same_key_same_numbers():
     sim = GaussianSimulator()
     r1, r2, r3 = (sbc(gaussian_posterior(), sim, k, num_sbc_runs=100, num_posterior_samples=100,

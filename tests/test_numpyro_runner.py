@@ -65,6 +65,7 @@ def test_gaussian_likelihood_matches_closed_form_and_has_gradient():
     assert batch.shape == (2,)
 
 
+@pytest.mark.slow
 def test_bad_observations_rejected_before_sampling():
     lik, _ = _conjugate_problem()
     with pytest.raises(ObservationError, match="non-finite"):

@@ -93,6 +93,7 @@ def _tiny(key, method="NPE", **kw):
     return res, sim
 
 
+@pytest.mark.slow
 def test_same_key_same_simulations_and_samples():
     (a, sa), (b, sb), (c, sc) = _tiny(7), _tiny(7), _tiny(8)
     np.testing.assert_array_equal(np.concatenate(sa.calls), np.concatenate(sb.calls))

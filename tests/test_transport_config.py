@@ -152,6 +152,7 @@ r_cut_kpc = 15.0
 """
 
 
+@pytest.mark.slow
 def test_cli_solve_writes_solution_and_rejects_bad_config(tmp_path):
     import typer
     from typer.testing import CliRunner
