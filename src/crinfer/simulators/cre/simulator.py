@@ -9,7 +9,7 @@ choice. JAX, float64, vectorised over sources, summed in chunks to bound memory.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import partial
 
 import jax
