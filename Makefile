@@ -5,16 +5,19 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+# quiet, non-interactive pip that never asks the index for its own newer version
+PIP    := PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 $(BIN)/pip
+PIPOPT := --progress-bar off
 
 .PHONY: setup test test-all report clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first, pinned: these machines carry a CPU build of 2.13.0 (another torch pulls CUDA wheels)
-	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e ".[test]"
+	$(PIP) install $(PIPOPT) torch==2.13.0
+	$(PIP) install $(PIPOPT) -e ".[test]"
 	# sbibm: tasks and reference posteriors only; its own pins would break sbi 0.27
-	$(BIN)/pip install --no-deps sbibm==1.1.0
+	$(PIP) install $(PIPOPT) --no-deps sbibm==1.1.0
 	touch $(STAMP)
 
 setup: $(STAMP)
