@@ -5,9 +5,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-# quiet, non-interactive pip that never asks the index for its own newer version
+# quiet, non-interactive pip that never asks the index for its own newer version; no byte-compiling
+# of every installed file (torch alone has thousands): Python compiles what it imports, once
 PIP    := PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 $(BIN)/pip
-PIPOPT := --progress-bar off
+PIPOPT := --progress-bar off --no-compile
 
 .PHONY: setup test test-all report clean-venv
 

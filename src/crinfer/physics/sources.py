@@ -44,16 +44,17 @@ def galprop_radial(r, alpha, beta, r_sun=8.5, r_max=None):
     return f
 
 
-def case_bhattacharya(r, A=1.96, r0=17.2, theta0=0.08, beta=0.13):
+def case_bhattacharya(r, A=1.96, r0=17.2, theta0=0.08, beta=0.13, xp=jnp):
     """SNR surface density A sin(pi r/r0 + theta0) exp(-beta r) [kpc^-2], 0 where the sine < 0.
 
     Case & Bhattacharya 1998 (ApJ 504, 761) fit, as used by seed 003 (A = 1.96 kpc^-2,
     r0 = 17.2 kpc, theta0 = 0.08, beta = 0.13 kpc^-1). The sine changes sign at
-    r = r0 (1 - theta0/pi) = 16.76 kpc, beyond which the density is 0.
+    r = r0 (1 - theta0/pi) = 16.76 kpc, beyond which the density is 0. ``xp=numpy``
+    evaluates it without JAX (tables built at import time).
     """
-    r = jnp.asarray(r)
-    f = A * jnp.sin(jnp.pi * r / r0 + theta0) * jnp.exp(-beta * r)
-    return jnp.where(f > 0.0, f, 0.0)
+    r = xp.asarray(r)
+    f = A * xp.sin(xp.pi * r / r0 + theta0) * xp.exp(-beta * r)
+    return xp.where(f > 0.0, f, 0.0)
 
 
 def lorimer(r, A=41.0, B=1.9, C=5.0, r_sun=8.5):

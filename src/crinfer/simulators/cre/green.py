@@ -30,32 +30,31 @@ def _uniform_interp(x, x0, dx, y):
     return y[i] * (1.0 - w) + y[i + 1] * w
 
 
-def slab_factor(l2, z_max):
+def slab_factor(l2, z_max, xp=jnp):
     """Vertical factor [kpc^-1] for source and observer at z = 0 between absorbing boundaries at
     +-z_max: (4 pi l^2)^{-1/2} sum_n (-1)^n exp(-(n z_max)^2 / l^2) (image charges, seed 003 eq
     2.7), evaluated through its eigenmode form (1/z_max) sum_m exp(-((2m+1) pi/(2 z_max))^2 l^2)
-    where l >= z_max, since the image series converges slowly there."""
-    l2 = jnp.asarray(l2)
-    n = jnp.arange(1, N_TERMS + 1)
-    safe_l2 = jnp.maximum(l2, 1e-300)[..., None]
-    images = (1.0 + 2.0 * jnp.sum((-1.0) ** n * jnp.exp(-(n * z_max) ** 2 / safe_l2), axis=-1))
-    images = images / jnp.sqrt(4.0 * jnp.pi * jnp.maximum(l2, 1e-300))
-    k = (2 * jnp.arange(N_TERMS) + 1) * jnp.pi / (2.0 * z_max)
-    modes = jnp.sum(jnp.exp(-(k**2) * l2[..., None]), axis=-1) / z_max
-    return jnp.where(l2 < z_max**2, images, modes)
+    where l >= z_max, since the image series converges slowly there. ``xp=numpy`` evaluates it
+    without JAX."""
+    l2 = xp.asarray(l2)
+    n = xp.arange(1, N_TERMS + 1)
+    safe_l2 = xp.maximum(l2, 1e-300)[..., None]
+    images = (1.0 + 2.0 * xp.sum((-1.0) ** n * xp.exp(-(n * z_max) ** 2 / safe_l2), axis=-1))
+    images = images / xp.sqrt(4.0 * xp.pi * xp.maximum(l2, 1e-300))
+    k = (2 * xp.arange(N_TERMS) + 1) * xp.pi / (2.0 * z_max)
+    modes = xp.sum(xp.exp(-(k**2) * l2[..., None]), axis=-1) / z_max
+    return xp.where(l2 < z_max**2, images, modes)
 
 
 _SLAB_X = np.linspace(-8.0, 5.0, 4097)
 """Grid in x = ln(l^2 / z_max^2) of the tabulated slab correction (below: 1 to 1e-15; above: < e^-360)."""
-with jax.ensure_compile_time_eval():
-    _SLAB_LOG_CORRECTION = jnp.asarray(np.log(np.asarray(
-        slab_factor(np.exp(_SLAB_X), 1.0)) * np.sqrt(4.0 * np.pi * np.exp(_SLAB_X))))
+_SLAB_LOG_CORRECTION = np.log(slab_factor(np.exp(_SLAB_X), 1.0, xp=np) * np.sqrt(4.0 * np.pi * np.exp(_SLAB_X)))
 
 
 def log_slab_correction(l2, z_max):
     """ln[slab_factor(l^2, z_max) (4 pi l^2)^{1/2}], tabulated in ln(l^2/z_max^2) (error < 1.5e-5 relative)."""
     x = jnp.log(l2 / z_max**2)
-    return _uniform_interp(x, _SLAB_X[0], _SLAB_X[1] - _SLAB_X[0], _SLAB_LOG_CORRECTION)
+    return _uniform_interp(x, _SLAB_X[0], _SLAB_X[1] - _SLAB_X[0], jnp.asarray(_SLAB_LOG_CORRECTION))
 
 
 @jax.tree_util.register_dataclass

@@ -30,7 +30,7 @@ R_EDGE_KPC = 16.76
 
 _N_RADIAL = 4097
 _r_grid = np.linspace(0.0, R_EDGE_KPC, _N_RADIAL)
-_pdf = _r_grid * np.asarray(case_bhattacharya(_r_grid))
+_pdf = _r_grid * case_bhattacharya(_r_grid, xp=np)
 _cdf = np.concatenate([[0.0], np.cumsum(0.5 * (_pdf[1:] + _pdf[:-1]))])
 _cdf /= _cdf[-1]
 

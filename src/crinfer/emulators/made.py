@@ -1,0 +1,189 @@
+"""MADE / SECRET: a Gaussian-mixture MADE density emulator of a simulator's output, unconditional
+(one parameter point, "MADE") or conditional on the physical parameters ("SECRET", seed 003).
+
+The network is nflows' ``MixtureOfGaussiansMADE`` trained in torch
+(:mod:`crinfer.emulators.made_train`); everything after training runs in JAX
+(:mod:`crinfer.emulators.made_jax`): :meth:`MADEEmulator.log_prob` is a
+:class:`~crinfer.core.protocols.Likelihood` (traceable, differentiable in theta) and
+:meth:`MADEEmulator.simulate` a :class:`~crinfer.core.protocols.Simulator`.
+
+Coordinates: x is standardised per output bin, ((x - x_mean)/x_std), then put in the spec's
+feature ``order``; theta is mapped to internal coordinates (log10 on log-scale parameters) and
+standardised. log p(x) = log p_net(z) - sum log x_std.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from crinfer.core.errors import ConfigurationError, ShapeError
+from crinfer.core.parameters import ParameterSpace
+from crinfer.core.protocols import Observable
+from crinfer.core.rng import as_key
+
+from . import made_jax
+from .artifact import DomainGuard, ModelCard, load_artifact, save_artifact
+
+SCHEMA = "crinfer.made/1"
+
+
+@dataclass(frozen=True)
+class MADESpec:
+    """Architecture of a Gaussian-mixture MADE (nflows, residual blocks).
+
+    features: output bins D; context_features: parameters P (0: unconditional); hidden_features:
+    width of every hidden layer; num_blocks: residual blocks after the first masked layer;
+    num_components: Gaussians per conditional; epsilon: floor of the standard deviations (in
+    standardised units); order: the autoregressive order of the D bins (a permutation; empty
+    means natural order).
+    """
+
+    features: int
+    context_features: int = 0
+    hidden_features: int = 200
+    num_blocks: int = 1
+    num_components: int = 10
+    epsilon: float = 1e-2
+    activation: str = "relu"
+    order: tuple = field(default=())
+
+    def __post_init__(self):
+        object.__setattr__(self, "order", tuple(int(i) for i in self.order) or tuple(range(self.features)))
+        checks = [("features", self.features, self.features >= 1, ">= 1"),
+                  ("context_features", self.context_features, self.context_features >= 0, ">= 0"),
+                  ("hidden_features", self.hidden_features, self.hidden_features >= self.features + 1,
+                   f">= features + 1 = {self.features + 1}"),
+                  ("num_blocks", self.num_blocks, self.num_blocks >= 0, ">= 0"),
+                  ("num_components", self.num_components, self.num_components >= 1, ">= 1"),
+                  ("epsilon", self.epsilon, self.epsilon > 0, "> 0"),
+                  ("activation", self.activation, self.activation in made_jax.ACTIVATIONS,
+                   f"one of {sorted(made_jax.ACTIVATIONS)}"),
+                  ("order", self.order, sorted(self.order) == list(range(self.features)),
+                   f"a permutation of 0..{self.features - 1}")]
+        for name, value, ok, allowed in checks:
+            if not ok:
+                raise ConfigurationError(f"MADESpec {name}={value!r}; must be {allowed}")
+
+    @classmethod
+    def with_random_order(cls, key, features, **kwargs):
+        """A spec whose autoregressive order is a random permutation drawn from ``key``."""
+        order = np.asarray(jax.random.permutation(as_key(key), features))
+        return cls(features=features, order=tuple(int(i) for i in order), **kwargs)
+
+
+class MADEEmulator:
+    """A trained MADE: log densities and samples of x (D bins), optionally given theta (P).
+
+    Args:
+        spec: the architecture; state: torch state-dict arrays by name; normalisation:
+            ``x_mean``, ``x_std`` (D,) and, if conditional, ``theta_mean``, ``theta_std`` (P,) in
+            internal coordinates; card: the model card; params: the ParameterSpace of theta
+            (None if unconditional); observable: what x is; guard: domain-guard mode ("warn",
+            "refuse", "off"); dtype: JAX dtype of the forward pass.
+    """
+
+    def __init__(self, spec: MADESpec, state: dict, normalisation: dict, card: ModelCard,
+                 params: ParameterSpace | None = None, observable: Observable | None = None,
+                 guard="warn", dtype=jnp.float64):
+        if (params is None) != (spec.context_features == 0) or (params is not None and len(params) != spec.context_features):
+            raise ConfigurationError(
+                f"spec.context_features={spec.context_features} but params has "
+                f"{0 if params is None else len(params)} parameters")
+        self.spec, self.card, self.params = spec, card, params
+        self.state = {k: np.asarray(v) for k, v in state.items()}
+        self.normalisation = {k: np.asarray(v, dtype=np.float64) for k, v in normalisation.items()}
+        self.observable = observable or Observable("x", (spec.features,))
+        self.guard = DomainGuard.from_card(card, guard) if params is not None else DomainGuard((), np.zeros(0), np.zeros(0), "off")
+        self.dtype = dtype
+        self.weights = made_jax.masked_weights(self.state, spec.num_blocks, dtype)
+        order = np.asarray(spec.order)
+        self._order, self._inverse_order = jnp.asarray(order), jnp.asarray(np.argsort(order))
+        self._x_mean = jnp.asarray(self.normalisation["x_mean"], dtype)
+        self._x_std = jnp.asarray(self.normalisation["x_std"], dtype)
+        self._log_jacobian = float(np.log(self.normalisation["x_std"]).sum())
+        net = dict(num_blocks=spec.num_blocks, num_components=spec.num_components,
+                   epsilon=spec.epsilon, activation=spec.activation)
+        self._log_prob_z = jax.jit(partial(made_jax.log_prob_per_feature, **net))
+        self._sample_z = jax.jit(partial(made_jax.sample, features=spec.features, **net), static_argnums=(3,))
+
+    # -- coordinates ----------------------------------------------------------
+    def to_network_x(self, x):
+        """Physical x (..., D) -> network coordinates (..., D + 1), dummy column first."""
+        z = ((jnp.asarray(x, self.dtype) - self._x_mean) / self._x_std)[..., self._order]
+        return jnp.concatenate([jnp.zeros(z.shape[:-1] + (1,), self.dtype), z], axis=-1)
+
+    def to_network_theta(self, theta):
+        """Physical theta (..., P) -> standardised internal coordinates (None if unconditional)."""
+        if self.params is None:
+            return None
+        u = self.params.to_internal(jnp.asarray(theta, self.dtype))
+        return (u - self.normalisation["theta_mean"]) / self.normalisation["theta_std"]
+
+    # -- Likelihood -----------------------------------------------------------
+    def log_prob(self, x, theta=None):
+        """log p(x | theta) [per unit of x^D]; x (..., D), theta (..., P) broadcastable. JAX."""
+        self._check_theta(theta)
+        z = self.to_network_x(x)
+        ctx = self.to_network_theta(theta)
+        if ctx is not None:
+            batch = jnp.broadcast_shapes(z.shape[:-1], ctx.shape[:-1])
+            z = jnp.broadcast_to(z, batch + z.shape[-1:])
+            ctx = jnp.broadcast_to(ctx, batch + ctx.shape[-1:])
+        return self._log_prob_z(self.weights, z, ctx)[..., 1:].sum(-1) - self._log_jacobian
+
+    # -- Simulator ------------------------------------------------------------
+    def sample(self, key, n: int, theta=None):
+        """n draws (n, D) of x at one parameter point theta (P,) (or unconditionally)."""
+        self._check_theta(theta, single=True)
+        ctx = self.to_network_theta(theta)
+        z = self._sample_z(self.weights, as_key(key), ctx, int(n))
+        return z[:, self._inverse_order] * self._x_std + self._x_mean
+
+    def simulate(self, key, theta):
+        """One draw per row of theta (B, P) -> (B, D); same key, same numbers."""
+        if self.params is None:
+            raise ConfigurationError("an unconditional MADE has no theta; use sample(key, n)")
+        theta = self.params.validate(theta) if not isinstance(theta, jax.core.Tracer) else theta
+        self._check_theta(theta)
+        ctx = self.to_network_theta(theta)
+        z = self._sample_z(self.weights, as_key(key), ctx, int(ctx.shape[0]))
+        return z[:, self._inverse_order] * self._x_std + self._x_mean
+
+    def _check_theta(self, theta, single=False):
+        if self.params is None:
+            if theta is not None:
+                raise ConfigurationError("this MADE is unconditional; theta must be None")
+            return
+        if theta is None:
+            raise ConfigurationError(f"this MADE is conditional on {list(self.params.names)}; theta is required")
+        shape = getattr(theta, "shape", np.shape(theta))
+        if (single and tuple(shape) != (len(self.params),)) or (not single and (len(shape) < 1 or shape[-1] != len(self.params))):
+            raise ShapeError(f"theta must have shape {'(P,)' if single else '(..., P)'} with P = "
+                             f"{len(self.params)} columns {list(self.params.names)}, got {tuple(shape)}")
+        self.guard.check(theta)
+
+    # -- artifact -------------------------------------------------------------
+    def save(self, directory, overwrite=False):
+        """Write the artifact (spec, safetensors weights, normalisation, card) to ``directory``."""
+        spec = {"schema": SCHEMA, **asdict(self.spec), "order": list(self.spec.order),
+                "params": self.params.to_dict() if self.params is not None else None,
+                "observable": {"name": self.observable.name, "unit": self.observable.unit,
+                               "grid": None if self.observable.grid is None else np.asarray(self.observable.grid).tolist(),
+                               "grid_unit": self.observable.grid_unit}}
+        return save_artifact(directory, spec, self.state, self.normalisation, self.card, overwrite)
+
+    @classmethod
+    def load(cls, directory, guard="warn", dtype=jnp.float64):
+        spec, state, normalisation, card = load_artifact(directory, SCHEMA)
+        params = ParameterSpace.from_dict(spec.pop("params")) if spec.get("params") else None
+        spec.pop("params", None)
+        obs = spec.pop("observable")
+        spec.pop("schema")
+        made_spec = MADESpec(**spec)
+        observable = Observable(obs["name"], (made_spec.features,), obs["unit"],
+                                None if obs["grid"] is None else np.asarray(obs["grid"]), obs["grid_unit"])
+        return cls(made_spec, state, normalisation, card, params, observable, guard, dtype)

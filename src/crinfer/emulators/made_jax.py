@@ -1,0 +1,89 @@
+"""JAX forward pass of a Gaussian-mixture MADE trained with nflows (``MixtureOfGaussiansMADE``
+with residual blocks), so that the torch-trained density runs inside NumPyro and on GPUs.
+
+Works in the network's own coordinates: ``z`` (..., F) with F = features + 1, whose column 0 is
+the constant 0 that gives the first real feature a context-dependent conditional (the trick of
+sbi's MADE wrapper); ``ctx`` (..., C) the standardised context, or None. Weights are the torch
+state-dict arrays by name; masks are applied once by :func:`masked_weights`.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh, "elu": jax.nn.elu}
+
+
+def masked_weights(state: dict, num_blocks: int, dtype=jnp.float64) -> dict:
+    """Name -> JAX array with every masked weight multiplied by its mask (masks dropped)."""
+    out = {}
+    for name, value in state.items():
+        if name.endswith(".mask") or name.endswith(".degrees"):
+            continue
+        value = np.asarray(value, dtype=np.float64)
+        mask_name = name[: -len("weight")] + "mask"
+        if name.endswith(".weight") and mask_name in state:
+            value = value * np.asarray(state[mask_name], dtype=np.float64)
+        out[name] = jnp.asarray(value, dtype=dtype)
+    expected = {"initial_layer.weight", "final_layer.weight"} | {
+        f"blocks.{i}.linear_layers.{j}.weight" for i in range(num_blocks) for j in (0, 1)}
+    missing = sorted(expected - set(out))
+    if missing:
+        raise KeyError(f"MADE weights lack {missing}")
+    return out
+
+
+def _linear(w, name, x):
+    return x @ w[name + ".weight"].T + w[name + ".bias"]
+
+
+def forward(w, z, ctx, num_blocks, activation="relu"):
+    """Raw network output (..., F * K * 3), the layout of nflows' MADE."""
+    act = ACTIVATIONS[activation]
+    h = _linear(w, "initial_layer", z)
+    if ctx is not None:
+        h = h + _linear(w, "context_layer", ctx)
+    for i in range(num_blocks):
+        block = f"blocks.{i}"
+        t = _linear(w, block + ".linear_layers.0", act(h))
+        if ctx is not None:
+            t = t + _linear(w, block + ".context_layer", ctx)
+        h = h + _linear(w, block + ".linear_layers.1", act(t))
+    return _linear(w, "final_layer", h)
+
+
+def mixture_parameters(w, z, ctx, num_blocks, num_components, epsilon, activation="relu"):
+    """(log weights, means, standard deviations), each (..., F, K)."""
+    out = forward(w, z, ctx, num_blocks, activation)
+    out = out.reshape(z.shape + (num_components, 3))
+    log_w = jax.nn.log_softmax(out[..., 0], axis=-1)
+    return log_w, out[..., 1], jax.nn.softplus(out[..., 2]) + epsilon
+
+
+def log_prob_per_feature(w, z, ctx, num_blocks, num_components, epsilon, activation="relu"):
+    """log p(z_f | z_<f, ctx) for every column f = 0..F-1, shape (..., F). Column 0 is the
+    dummy's (a constant in z and ctx); the density of the real features is the sum of the rest."""
+    log_w, mean, std = mixture_parameters(w, z, ctx, num_blocks, num_components, epsilon, activation)
+    log_normal = -0.5 * (jnp.log(2.0 * jnp.pi) + 2.0 * jnp.log(std) + ((z[..., None] - mean) / std) ** 2)
+    return jax.scipy.special.logsumexp(log_w + log_normal, axis=-1)
+
+
+def sample(w, key, ctx, n, features, num_blocks, num_components, epsilon, activation="relu"):
+    """n draws (n, features) in network coordinates (dummy column removed). ``ctx`` is (C,)
+    (broadcast to all draws), (n, C), or None. One forward pass per feature."""
+    dtype = w["final_layer.weight"].dtype
+    if ctx is not None and ctx.ndim == 1:
+        ctx = jnp.broadcast_to(ctx, (n, ctx.shape[0]))
+    keys = jax.random.split(key, features)
+
+    def step(f, z):
+        log_w, mean, std = mixture_parameters(w, z, ctx, num_blocks, num_components, epsilon, activation)
+        k_comp, k_norm = jax.random.split(keys[f - 1])
+        comp = jax.random.categorical(k_comp, log_w[:, f, :], axis=-1)
+        m = jnp.take_along_axis(mean[:, f, :], comp[:, None], axis=-1)[:, 0]
+        s = jnp.take_along_axis(std[:, f, :], comp[:, None], axis=-1)[:, 0]
+        return z.at[:, f].set(m + s * jax.random.normal(k_norm, (n,), dtype=dtype))
+
+    z = jax.lax.fori_loop(1, features + 1, step, jnp.zeros((n, features + 1), dtype=dtype))
+    return z[:, 1:]
