@@ -5,20 +5,21 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-# quiet, non-interactive pip that never asks the index for its own newer version; no byte-compiling
-# of every installed file (torch alone has thousands): Python compiles what it imports, once
+# pip only bootstraps uv (from PyPI); uv installs the ~95 packages in minutes where pip took over
+# half an hour on 2 cores (measured in docs/benchmarks.md). --system-certs: the platform's CA store.
 PIP    := PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 $(BIN)/pip
-PIPOPT := --progress-bar off --no-compile
+UV     := $(BIN)/uv pip install --python $(BIN)/python --system-certs
+# torch pinned: these machines carry the CPU build of 2.13.0 in /opt/wheels (another torch pulls CUDA wheels)
+TORCH  := $(if $(wildcard /opt/wheels/torch-2.13.0+cpu*),--find-links /opt/wheels torch==2.13.0+cpu,torch==2.13.0)
 
 .PHONY: setup test test-all report clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	# torch first, pinned: these machines carry a CPU build of 2.13.0 (another torch pulls CUDA wheels)
-	$(PIP) install $(PIPOPT) torch==2.13.0
-	$(PIP) install $(PIPOPT) -e ".[test]"
+	$(PIP) install --progress-bar off --no-compile uv==0.13.8
+	$(UV) $(TORCH) -e ".[test]"
 	# sbibm: tasks and reference posteriors only; its own pins would break sbi 0.27
-	$(PIP) install $(PIPOPT) --no-deps sbibm==1.1.0
+	$(UV) --no-deps sbibm==1.1.0
 	touch $(STAMP)
 
 setup: $(STAMP)

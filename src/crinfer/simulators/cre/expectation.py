@@ -6,12 +6,13 @@ youngest sources), and the distance integral done analytically.
 
 With ages uniform in [0, t_max] and dt = dE0 / b(E0),
 
-    <phi(E)> = c/(4 pi) N / (t_max b(E)) int dE0 Q(E0) S(l^2) (1/2pi) sum_k w_k
+    <phi(E)> = c/(4 pi) N / (t_max b(E)) int dE0 Q(E0) S(l^2) sum_k w_k
                [exp(-a_k^2/4l^2) - exp(-min(b_k, c t)^2/4l^2)]_+
 
 for a source surface density w_k [kpc^-2 per source] piecewise constant on distance shells
 [a_k, b_k) (one shell of w = 1/(pi s_max^2) for the uniform disc; a histogram of the sampler
 for the spiral arms), S the slab factor and the causal cut c t >= s in the upper limit.
+The planar Gaussian (4 pi l^2)^-1 exp(-s^2/4l^2) integrates over a shell to exactly the bracket.
 """
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def expected_psi(config: CREConfig, theta_row, shells=None, rtol=1e-9):
             Q = Q_star * E0**-gamma * math.exp(-E0 / E_cut)
             slab = float(slab_factor(l2, config.z_max_kpc, xp=np))
             return [jac_over_b0, kappa0 * E0**delta * jac_over_b0,
-                    2.0 * u * E0 * Q * slab * float(np.dot(w, shell)) / (2 * math.pi)]
+                    2.0 * u * E0 * Q * slab * float(np.dot(w, shell))]
 
         too_old = lambda u, y: y[0] - config.t_max_Myr  # noqa: E731
         too_old.terminal = True
