@@ -5,6 +5,8 @@ Domain 0 <= r <= R_h, |z| <= z_h, psi = 0 on r = R_h and |z| = z_h, homogeneous 
 * :func:`bessel_thin_disc`: diffusion only, thin-disc source Q = 2 h q(r) delta(z):
   psi = sum_i J0(k_i r) h q_i / (D k_i) sinh(k_i (z_h - |z|)) / cosh(k_i z_h), k_i = zeta_i / R_h,
   q_i = 2 / (R_h^2 J1(zeta_i)^2) int_0^R_h r q(r) J0(k_i r) dr.
+* :func:`poisson_series`: diffusion only, any separable source f(r) g(z) Q(E) (the same series
+  with every mode's energy integral replaced by 1/mu_in).
 * :func:`losses_series`: diffusion D(E) and spatially uniform losses b(E) = -dE/dt with a
   separable source S(r, z) Q(E) = f(r) g(z) Q(E) and nothing above E_max. With
   lambda(E) = int^E D/b dE' every Fourier-Bessel-sine mode decays independently in lambda:
@@ -69,6 +71,20 @@ def bessel_thin_disc(r, z, q: Callable, D: float, R_h: float, z_h: float, h: flo
     # sinh(k (z_h - |z|)) / cosh(k z_h), written without overflow
     ratio = (np.exp(-kk * az) - np.exp(-kk * (2 * z_h - az))) / (1.0 + np.exp(-2 * kk * z_h))
     return j0(np.outer(r, k)) @ ((h * qi / (D * k))[:, None] * ratio)
+
+
+def poisson_series(r, z, f: Callable, g: Callable, R_h: float, z_h: float, n_bessel: int = 100,
+                   n_sine: int = 400) -> np.ndarray:
+    """F(r, z) [kpc^2] with lap F = -f(r) g(z), F = 0 on r = R_h and |z| = z_h (outer grid r x z).
+
+    Diffusion only with D(E) uniform and a separable source f g Q(E): psi = Q(E) F / D(E).
+    F = sum_in J0(k_i r) phi_n(z) f_i g_n / mu_in, the losses series without the energy integral.
+    """
+    r, z = np.atleast_1d(np.asarray(r, dtype=float)), np.atleast_1d(np.asarray(z, dtype=float))
+    k, fi = fourier_bessel_coefficients(f, R_h, n_bessel)
+    m, gn = fourier_sine_coefficients(g, z_h, n_sine)
+    coef = fi[:, None] * gn[None, :] / (k[:, None] ** 2 + m[None, :] ** 2)
+    return j0(np.outer(r, k)) @ coef @ np.sin(np.outer(m, z + z_h))
 
 
 def _phi1(x):

@@ -1,0 +1,152 @@
+"""Evaluate the PINN surrogates of the transport equation against the exact reference series.
+
+    python experiments/pinn_eval.py --quick --out reports/pinn_quick     # minutes on a CPU
+    python experiments/pinn_eval.py --out reports/pinn                     # the shipped artifacts
+
+For each recipe in emulators/pinn_*/ it loads the trained artifact (``emulators/<name>/``); with
+--quick, or where no artifact exists yet, it first trains the recipe's CPU-sized variant into
+DIR/artifacts/<name> (those numbers then describe a smoke run, and the summary says so). Writes
+DIR/summary.json with, per recipe: median/p95/max relative error over the validation grid
+(r <= 0.95 R_h, |z| <= 0.95 z_h, 1e-1..1e6 GeV; over held-out parameter points for the
+conditional recipe), infer_10k_ms and its device, the reference series' time for the same
+10k values, training time, steps and peak memory; and DIR/<name>_*.png: the error map in
+(r, z), the spectrum at the Sun with the reference, the error against energy.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from crinfer.emulators.pinn.emulator import PINNEmulator
+from crinfer.emulators.pinn.recipe import load_recipe, train_recipe
+from crinfer.emulators.pinn.reference import reference_psi
+from crinfer.emulators.pinn.validation import relative_errors, summarise
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = {  # label -> folder under emulators/
+    "a": "pinn_a_diffusion", "b": "pinn_b_ic", "c": "pinn_c_two_species", "d": "pinn_d_conditional"}
+HELDOUT = {"quick": 3, "full": 20}
+
+
+def artifact_for(name: str, out: Path, quick: bool) -> tuple[PINNEmulator | None, str]:
+    folder = ROOT / "emulators" / name
+    if not (folder / "recipe.toml").exists():
+        return None, "no recipe (not implemented yet)"
+    if not quick and (folder / "card.json").exists():
+        return PINNEmulator.load(folder, guard="off"), "shipped artifact"
+    target = out / "artifacts" / name
+    shutil.rmtree(target, ignore_errors=True)         # a scratch folder: never resume a stale run
+    recipe = quick_recipe(folder, target)
+    return train_recipe(recipe, target, quick=True, overwrite=True, progress=False), "quick training"
+
+
+def quick_recipe(folder: Path, target: Path) -> Path:
+    """A copy of the recipe in ``target`` whose warm start points at the quick artifact trained
+    before it in this run (dropped when there is none)."""
+    text = (folder / "recipe.toml").read_text()
+    recipe = load_recipe(folder / "recipe.toml")
+    if "warm_start" in recipe:
+        start = Path(recipe["warm_start"]).name
+        keep = (target.parent / start / "card.json").exists()
+        text = "\n".join(f'warm_start = "../{start}"' if line.startswith("warm_start") else line
+                         for line in text.splitlines() if keep or not line.startswith("warm_start"))
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "recipe.toml").write_text(text)
+    return target / "recipe.toml"
+
+
+def heldout_parameters(emu: PINNEmulator, n: int, seed: int = 2026) -> np.ndarray:
+    """n parameter points from a Latin hypercube over the training domain, shrunk by 5% per side."""
+    params = emu.problem.params
+    theta = params.latin_hypercube(jax.random.key(seed), n)
+    lo, hi = params.low, params.high
+    return lo + 0.05 * (hi - lo) + 0.9 * (theta - lo)
+
+
+def timings(emu: PINNEmulator, theta) -> dict:
+    rng = np.random.default_rng(0)
+    pb = emu.problem
+    z_h = float(pb.values(np.asarray(theta))["z_h"])
+    r, z = rng.uniform(0, 0.95 * pb.R_h, 10_000), rng.uniform(0, 0.95 * z_h, 10_000)
+    E = np.exp(rng.uniform(np.log(pb.E_min), np.log(pb.E_max), 10_000))
+    th = theta if pb.names else None
+    emu.psi(r, z, E, th).block_until_ready()                       # compile
+    t = time.perf_counter()
+    for _ in range(10):
+        emu.psi(r, z, E, th).block_until_ready()
+    infer = (time.perf_counter() - t) / 10 * 1e3
+    t = time.perf_counter()          # the series on a 100 x 100 x 1 grid = 10k values (one energy)
+    reference_psi(pb, theta, np.linspace(0, 19, 100), np.linspace(0, 0.95 * z_h, 100), np.array([10.0]))
+    ref = (time.perf_counter() - t) * 1e3
+    return dict(infer_10k_ms=infer, infer_device=str(jax.devices()[0].device_kind),
+                reference_series_10k_ms=ref)
+
+
+def plots(label: str, res: dict, out: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4))
+    m = ax[0].pcolormesh(res["r"], res["z"], np.log10(res["rel"].max(axis=2).T + 1e-12), shading="auto")
+    fig.colorbar(m, ax=ax[0], label="log10 max_E |rel. error|")
+    ax[0].set(xlabel="r [kpc]", ylabel="z [kpc]", title=f"({label}) error map")
+    i_sun = int(np.argmin(np.abs(res["r"] - 8.5)))
+    E = res["E"]
+    ax[1].loglog(E, E**2 * res["reference"][i_sun, 0], "k-", label="exact series")
+    ax[1].loglog(E, E**2 * res["pinn"][i_sun, 0], "C1--", label="PINN")
+    ax[1].set(xlabel="E [GeV]", ylabel="E^2 psi [GeV kpc^-3]", title=f"r = {res['r'][i_sun]:.1f} kpc, z = 0")
+    ax[1].legend()
+    ax[2].semilogx(E, res["rel"].max(axis=(0, 1)), label="max over (r, z)")
+    ax[2].semilogx(E, np.median(res["rel"], axis=(0, 1)), label="median")
+    ax[2].axhline(0.01, color="k", ls=":", label="1%")
+    ax[2].set(xlabel="E [GeV]", ylabel="|rel. error|", yscale="log")
+    ax[2].legend()
+    fig.tight_layout()
+    fig.savefig(out / f"pinn_{label}.png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="train CPU-sized variants; minutes")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--only", default="abcd", help="which recipes, e.g. 'ab'")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    summary = {"quick": args.quick, "jax_device": str(jax.devices()[0])}
+    for label in args.only:
+        emu, origin = artifact_for(RECIPES[label], args.out, args.quick)
+        if emu is None:
+            summary[label] = {"status": origin}
+            continue
+        entry = {"origin": origin, "card_metrics": emu.card.metrics}
+        if emu.problem.names:
+            thetas = heldout_parameters(emu, HELDOUT["quick" if args.quick else "full"])
+            per = [relative_errors(emu, t) for t in thetas]
+            entry.update(summarise(np.concatenate([p["rel"].ravel() for p in per])))
+            entry["heldout_theta"] = thetas.tolist()
+            entry["per_point_max_rel_err"] = [p["max_rel_err"] for p in per]
+            res, theta0 = per[0], thetas[0]
+        else:
+            res, theta0 = relative_errors(emu), np.zeros(0)
+            entry.update({k: res[k] for k in ("median_rel_err", "p95_rel_err", "max_rel_err")})
+        entry.update(timings(emu, theta0))
+        plots(label, res, args.out)
+        summary[label] = entry
+        print(f"({label}) {RECIPES[label]}: median {entry['median_rel_err']:.2e}  p95 {entry['p95_rel_err']:.2e}  "
+              f"max {entry['max_rel_err']:.2e}  infer {entry['infer_10k_ms']:.2f} ms/10k ({origin})", flush=True)
+    summary["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    return summary
+
+
+if __name__ == "__main__":
+    main()

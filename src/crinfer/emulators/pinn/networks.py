@@ -1,0 +1,116 @@
+"""Equinox networks of the factorised PINN (Wang, Sankaran & Perdikaris 2023, arXiv:2308.08468).
+
+* :class:`FactorisedDense` -- random weight factorisation W = diag(exp(s)) V.
+* :class:`ModifiedMLP` -- the "modified MLP": two encoders U, V gate every hidden layer,
+  h <- z * U + (1 - z) * V, on Fourier features of the inputs.
+* :class:`FactorisedPINN` -- log N = morphology(rho, zeta, x, a) + spectrum(x, a): the seed's
+  factorisation of the solution into a slowly varying morphology and a global spectrum.
+
+Spatial features are even cosines cos(pi k rho), cos(pi k zeta): the network is exactly even in
+rho and zeta, so d_r psi = 0 on the axis and the solution is symmetric about the disc by
+construction. Energy x and parameters a (both in [-1, 1]) get random Fourier features.
+"""
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+F32 = jnp.float32   # PINNs train in single precision (crinfer enables x64 globally)
+
+
+class FactorisedDense(eqx.Module):
+    """y = x @ (V * exp(s)) + b; s ~ N(mu, sigma) per output (random weight factorisation)."""
+
+    s: jax.Array
+    v: jax.Array
+    b: jax.Array
+
+    def __init__(self, n_in: int, n_out: int, key, mu: float = 0.5, sigma: float = 0.1):
+        k_w, k_s = jax.random.split(key)
+        w = jax.random.normal(k_w, (n_in, n_out), F32) * math.sqrt(2.0 / (n_in + n_out))   # Glorot
+        self.s = mu + sigma * jax.random.normal(k_s, (n_out,), F32)
+        self.v = w / jnp.exp(self.s)
+        self.b = jnp.zeros((n_out,), F32)
+
+    def __call__(self, x):
+        return x @ (self.v * jnp.exp(self.s)) + self.b
+
+
+class ModifiedMLP(eqx.Module):
+    """Modified MLP on [cos(pi k_r rho), cos(pi k_z zeta), cos/sin(B [x, a]), x, a] -> scalar.
+
+    With n_radial = n_vertical = 0 the network ignores (rho, zeta) (the spectrum head).
+    """
+
+    k_r: jax.Array
+    k_z: jax.Array
+    B: jax.Array
+    enc_u: FactorisedDense
+    enc_v: FactorisedDense
+    hidden: list
+    out: FactorisedDense
+
+    def __init__(self, n_params: int, width: int, depth: int, n_radial: int, n_vertical: int,
+                 n_fourier: int, fourier_sigma: float, key):
+        keys = jax.random.split(key, depth + 4)
+        self.k_r = jnp.arange(n_radial, dtype=jnp.float32)
+        self.k_z = jnp.arange(n_vertical, dtype=jnp.float32)
+        self.B = fourier_sigma * jax.random.normal(keys[0], (1 + n_params, n_fourier), F32)
+        n_in = n_radial + n_vertical + 2 * n_fourier + 1 + n_params
+        self.enc_u = FactorisedDense(n_in, width, keys[1])
+        self.enc_v = FactorisedDense(n_in, width, keys[2])
+        self.hidden = [FactorisedDense(n_in if i == 0 else width, width, keys[3 + i]) for i in range(depth)]
+        self.out = FactorisedDense(width, 1, keys[-1])
+
+    def features(self, rho, zeta, x, a):
+        xa = jnp.concatenate([jnp.atleast_1d(x), a])
+        proj = xa @ jax.lax.stop_gradient(self.B)
+        k_r, k_z = jax.lax.stop_gradient(self.k_r), jax.lax.stop_gradient(self.k_z)
+        # amplitude 1/(1 + k): every feature's curvature (pi k)^2/(1 + k) stays within a few
+        # times its frequency, so high modes do not swamp the Laplacian at initialisation
+        return jnp.concatenate([jnp.cos(jnp.pi * k_r * rho) / (1.0 + k_r),
+                                jnp.cos(jnp.pi * k_z * zeta) / (1.0 + k_z),
+                                jnp.cos(proj), jnp.sin(proj), xa])
+
+    def __call__(self, rho, zeta, x, a):
+        h = self.features(rho, zeta, x, a)
+        U, V = jnp.tanh(self.enc_u(h)), jnp.tanh(self.enc_v(h))
+        for layer in self.hidden:
+            z = jnp.tanh(layer(h))
+            h = z * U + (1.0 - z) * V
+        return self.out(h)[0]
+
+
+class FactorisedPINN(eqx.Module):
+    """log N(rho, zeta, x, a) = morphology(rho, zeta, x, a) + spectrum(x, a) + log_scale0."""
+
+    morphology: ModifiedMLP
+    spectrum: ModifiedMLP
+    log_scale0: float = eqx.field(static=True)
+
+    def __init__(self, n_params: int, key, *, width, depth, n_radial, n_vertical, n_fourier,
+                 fourier_sigma, spec_width, spec_depth, log_scale0=0.0):
+        """Hyper-parameters as returned by :func:`architecture`."""
+        k_m, k_s = jax.random.split(key)
+        self.morphology = ModifiedMLP(n_params, width, depth, n_radial, n_vertical, n_fourier,
+                                      fourier_sigma, k_m)
+        self.spectrum = ModifiedMLP(n_params, spec_width, spec_depth, 0, 0, n_fourier, fourier_sigma, k_s)
+        self.log_scale0 = float(log_scale0)
+
+    def __call__(self, rho, zeta, x, a):
+        return self.morphology(rho, zeta, x, a) + self.spectrum(rho, zeta, x, a) + self.log_scale0
+
+
+def architecture(**overrides) -> dict:
+    """The default hyper-parameters of :class:`FactorisedPINN`, updated by ``overrides``."""
+    arch = dict(width=64, depth=4, n_radial=16, n_vertical=48, n_fourier=16, fourier_sigma=1.0,
+                spec_width=32, spec_depth=2)
+    unknown = set(overrides) - set(arch) - {"log_scale0"}
+    if unknown:
+        from crinfer.core.errors import ConfigurationError
+
+        raise ConfigurationError(f"unknown PINN architecture keys {sorted(unknown)}; allowed: {sorted(arch)}")
+    return {**arch, **overrides}

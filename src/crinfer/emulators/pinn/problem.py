@@ -1,0 +1,211 @@
+"""The transport problem a PINN solves, written without dimensions (docs/pinn.md).
+
+Physical form (kpc, Myr, GeV; PHYSICS.md section 1), electrons, homogeneous D, uniform losses:
+
+    0 = Q(E) f(r) g(z) + D(E) lap psi + d/dE (b(E) psi),   psi = 0 at r = R_h and |z| = z_h,
+
+Q = E^-gamma [GeV^-1 kpc^-3 Myr^-1 at E = 1 GeV], f the Lorimer et al. (2006) pulsar profile
+scaled to a maximum of 1, g = exp(-|z|/h) with h = 0.2 kpc (DRAGON2), D = D0 (E/4 GeV)^delta,
+b = Klein-Nishina inverse-Compton loss on the CMB (Khangulyan, Aharonian & Kelner 2014, via
+crinfer.physics.losses) or none. With losses nothing is injected above ``E_ceiling``, where psi = 0.
+
+With rho = r/R_h, zeta = z/z_h, l = ln E and psi = G u, G = Q R_h^2 / D, the equation becomes
+
+    (1/rho) d_rho(rho d_rho u) + (R_h/z_h)^2 d_zeta^2 u + kappa (d_l u + u d_l ln(b G)) + f g = 0,
+
+kappa = b R_h^2 / (E D) the ratio of the radial diffusion time to the loss time. Every term is
+O(1) in the source region; u is what the network learns.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import asdict, dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from crinfer.core.errors import ConfigurationError
+from crinfer.core.parameters import Parameter, ParameterSpace
+from crinfer.physics import constants as C
+
+# The propagation and source parameters a PINN can be conditioned on, with their units.
+PARAMETER_UNITS = {"D0": "1e28 cm^2/s", "delta": "", "z_h": "kpc", "gamma": ""}
+DEFAULT_VALUES = {"D0": 4.0, "delta": 0.5, "z_h": 4.0, "gamma": 2.4}
+LOSS_MODELS = ("none", "ic_cmb")
+R0_GV = 4.0                 # reference rigidity of D (GALPROP convention)
+LORIMER_B, LORIMER_C, R_SUN = 1.9, 5.0, 8.5   # Lorimer et al. 2006 best fit, kpc
+# Maximum of (r/r_sun)^B exp(-C (r - r_sun)/r_sun), at r = B r_sun / C.
+_LORIMER_PEAK = (LORIMER_B / LORIMER_C) ** LORIMER_B * math.exp(-LORIMER_C * (LORIMER_B / LORIMER_C - 1.0))
+
+
+@dataclass(frozen=True)
+class PINNProblem:
+    """One electron transport problem, fixed or conditional on ``ranges``.
+
+    Args:
+        losses: "none" (diffusion only) or "ic_cmb" (plus Klein-Nishina IC losses on the CMB).
+        ranges: parameter name -> [low, high] for the parameters the network is conditioned on
+            (D0 and z_h on a log scale, delta and gamma linear); the rest take ``fixed``.
+        fixed: values of the parameters not in ``ranges`` (defaults: DEFAULT_VALUES).
+        R_h: halo radius [kpc]; disc_h: scale height of the source disc [kpc].
+        E_min, E_max: energy range of the emulator [GeV] (1e-1 to 1e6 GeV = 1e2 to 1e9 MeV).
+        E_ceiling: with losses, no injection above this energy [GeV] and psi(E_ceiling) = 0;
+            it lies above E_max so that the boundary layer stays outside the emulated range.
+    """
+
+    losses: str = "none"
+    ranges: dict = field(default_factory=dict)
+    fixed: dict = field(default_factory=dict)
+    R_h: float = 20.0
+    disc_h: float = 0.2
+    E_min: float = 0.1
+    E_max: float = 1.0e6
+    E_ceiling: float = 1.0e8
+
+    def __post_init__(self):
+        if self.losses not in LOSS_MODELS:
+            raise ConfigurationError(f"losses={self.losses!r}; allowed: {LOSS_MODELS}")
+        for name in (*self.ranges, *self.fixed):
+            if name not in PARAMETER_UNITS:
+                raise ConfigurationError(f"parameter {name!r} is unknown; allowed: {tuple(PARAMETER_UNITS)}")
+        for name, bounds in self.ranges.items():
+            lo, hi = (float(b) for b in bounds)
+            positive = name in ("D0", "z_h")
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi and (lo > 0 or not positive)):
+                raise ConfigurationError(f"range of {name!r} = {list(bounds)} is invalid: need finite low < high"
+                                         + (" and low > 0" if positive else ""))
+        values = {**DEFAULT_VALUES, **self.fixed}
+        for name in ("D0", "z_h"):
+            if not values[name] > 0:
+                raise ConfigurationError(f"{name} = {values[name]!r} {PARAMETER_UNITS[name]} must be > 0")
+        if not 0 < self.E_min < self.E_max <= self.E_ceiling:
+            raise ConfigurationError(f"energies must satisfy 0 < E_min < E_max <= E_ceiling; got "
+                                     f"{self.E_min}, {self.E_max}, {self.E_ceiling} GeV")
+        if not (self.R_h > 0 and self.disc_h > 0):
+            raise ConfigurationError(f"R_h = {self.R_h} and disc_h = {self.disc_h} kpc must be > 0")
+
+    # -- parameters ---------------------------------------------------------------------------
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.ranges)
+
+    @functools.cached_property
+    def params(self) -> ParameterSpace | None:
+        """The conditioning parameters (None for a fixed-parameter PINN)."""
+        if not self.ranges:
+            return None
+        return ParameterSpace(
+            Parameter(n, float(lo), float(hi), PARAMETER_UNITS[n], "log" if n in ("D0", "z_h") else "linear")
+            for n, (lo, hi) in self.ranges.items())
+
+    def _bounds_internal(self):
+        lo = np.array([self.params[n].internal_bounds[0] for n in self.names], dtype=float)
+        hi = np.array([self.params[n].internal_bounds[1] for n in self.names], dtype=float)
+        return lo, hi
+
+    def to_unit(self, theta):
+        """Physical (..., P) -> network coordinates in [-1, 1] (log10 for D0, z_h)."""
+        if not self.names:
+            return jnp.zeros(jnp.shape(theta)[:-1] + (0,))
+        lo, hi = self._bounds_internal()
+        theta = jnp.asarray(theta)
+        return (2.0 * (self.params.to_internal(theta) - lo) / (hi - lo) - 1.0).astype(theta.dtype)
+
+    def from_unit(self, a):
+        """Network coordinates (..., P) in [-1, 1] -> physical values."""
+        lo, hi = self._bounds_internal()
+        a = jnp.asarray(a)
+        return self.params.from_internal(lo + 0.5 * (a + 1.0) * (hi - lo)).astype(a.dtype)
+
+    def values(self, theta) -> dict:
+        """Name -> value (array over the batch for conditioned names, float for fixed ones)."""
+        out = {**DEFAULT_VALUES, **self.fixed}
+        for i, n in enumerate(self.names):
+            out[n] = theta[..., i]
+        return out
+
+    # -- energy -------------------------------------------------------------------------------
+    @property
+    def l_top(self) -> float:
+        """ln of the top of the training energy range [ln GeV]."""
+        return math.log(self.E_ceiling if self.losses != "none" else self.E_max)
+
+    @property
+    def l_range(self) -> tuple[float, float]:
+        return math.log(self.E_min), self.l_top
+
+    def to_x(self, lnE):
+        """ln E -> x in [-1, 1] over the training energy range."""
+        lo, hi = self.l_range
+        return 2.0 * (lnE - lo) / (hi - lo) - 1.0
+
+    @property
+    def dl_dx(self) -> float:
+        lo, hi = self.l_range
+        return 0.5 * (hi - lo)
+
+    # -- coefficients (JAX, float32-safe) ----------------------------------------------------
+    def diffusion(self, lnE, v):
+        """D(E) [kpc^2/Myr]; electrons above 0.1 GeV have R = E/e and beta = 1 to 1e-5."""
+        return v["D0"] * C.CM2_PER_S_TO_KPC2_PER_MYR * 1e28 * jnp.exp(v["delta"] * (lnE - math.log(R0_GV)))
+
+    def kappa(self, lnE, v):
+        """b R_h^2 / (E D): radial diffusion time over loss time (0 without losses)."""
+        if self.losses == "none":
+            return jnp.zeros_like(lnE)
+        ln_b = jnp.interp(lnE, *_ic_cmb_table()[:2])
+        return jnp.exp(ln_b - lnE) * self.R_h**2 / self.diffusion(lnE, v)
+
+    def dln_bG(self, lnE, v):
+        """d ln(b G) / d ln E = d ln b/d ln E - gamma - delta."""
+        lg, _, slope = _ic_cmb_table()
+        return jnp.interp(lnE, lg, slope) - v["gamma"] - v["delta"]
+
+    def radial_profile(self, r):
+        """f(r): the Lorimer et al. (2006) pulsar profile scaled to a maximum of 1; r in kpc."""
+        return (r / R_SUN) ** LORIMER_B * jnp.exp(-LORIMER_C * (r - R_SUN) / R_SUN) / _LORIMER_PEAK
+
+    def vertical_profile(self, z):
+        """g(z) = exp(-|z|/h); z in kpc."""
+        return jnp.exp(-jnp.abs(z) / self.disc_h)
+
+    def source(self, rho, zeta, v):
+        """f(r) g(z) at dimensionless rho, zeta."""
+        return self.radial_profile(rho * self.R_h) * self.vertical_profile(zeta * v["z_h"])
+
+    def scale(self, lnE, v):
+        """G = Q R_h^2 / D [GeV^-1 kpc^-3]: psi = G u."""
+        return jnp.exp(-v["gamma"] * lnE) * self.R_h**2 / self.diffusion(lnE, v)
+
+    def energy_factor(self, lnE):
+        """1 - E/E_ceiling with losses (psi vanishes at the ceiling), else 1."""
+        if self.losses == "none":
+            return jnp.ones_like(lnE)
+        return -jnp.expm1(lnE - math.log(self.E_ceiling))
+
+    # -- serialisation ------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ranges"] = {k: [float(a), float(b)] for k, (a, b) in self.ranges.items()}
+        d["fixed"] = {k: float(v) for k, v in self.fixed.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PINNProblem":
+        return cls(**d)
+
+
+@functools.lru_cache(maxsize=1)
+def _ic_cmb_table(n: int = 4001):
+    """(ln E, ln b, d ln b / d ln E) of the KN IC loss on the CMB over 1e-2..1e10 GeV (float64)."""
+    from crinfer.physics import losses
+    from crinfer.physics.radiation import CMB
+
+    with jax.enable_x64(True), jax.ensure_compile_time_eval():     # concrete even when first called in a trace
+        lnE = np.linspace(math.log(1e-2), math.log(1e10), n)
+        ln_b = lambda l: jnp.log(losses.ic_loss_klein_nishina(jnp.exp(l), CMB.T_K, CMB.u_eV_cm3))
+        values = np.asarray(ln_b(jnp.asarray(lnE)))
+        slope = np.asarray(jax.vmap(jax.grad(ln_b))(jnp.asarray(lnE)))
+    return lnE.astype(np.float32), values.astype(np.float32), slope.astype(np.float32)

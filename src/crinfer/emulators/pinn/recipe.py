@@ -1,0 +1,101 @@
+"""Training recipes: ``emulators/pinn_*/recipe.toml`` -> a trained artifact next to it.
+
+A recipe has [problem] (PINNProblem fields), [architecture], [train] (TrainConfig fields) and
+[train.quick] (overrides for the CPU-sized variant used by the tests), and optionally
+``warm_start = "<folder of another artifact>"`` (relative to the recipe's folder).
+"""
+from __future__ import annotations
+
+import time
+import tomllib
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from crinfer.core.errors import ConfigurationError
+from crinfer.emulators.artifact import ModelCard
+
+from .emulator import PINNEmulator, problem_hash
+from .networks import architecture
+from .problem import PINNProblem
+from .train import PINNTrainer, TrainConfig, config_dict, initial_log_scale, mean_loss
+
+
+def load_recipe(path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"PINN recipe {path} does not exist")
+    recipe = tomllib.loads(path.read_text())
+    unknown = set(recipe) - {"name", "description", "warm_start", "problem", "architecture", "train"}
+    if unknown:
+        raise ConfigurationError(f"{path}: unknown keys {sorted(unknown)}; allowed: name, description, "
+                                 "warm_start, problem, architecture, train")
+    recipe["_dir"] = path.parent
+    return recipe
+
+
+def train_config(recipe: dict, quick: bool) -> TrainConfig:
+    train = dict(recipe.get("train", {}))
+    overrides = train.pop("quick", {})
+    return TrainConfig(**{**train, **(overrides if quick else {})})
+
+
+def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progress: bool = True,
+                 seconds: float | None = None) -> PINNEmulator:
+    """Train the recipe at ``path`` into the artifact folder ``out`` (checkpoints resume).
+
+    ``seconds``: stop early (after a checkpoint) once this much wall time has passed, for
+    device sessions with a time budget; the artifact then records the steps reached.
+    """
+    recipe = load_recipe(path)
+    out = Path(out)
+    if (out / "card.json").exists() and not overwrite:
+        raise FileExistsError(f"{out} already holds a trained PINN; pass overwrite=True (--overwrite)")
+    problem = PINNProblem(**recipe.get("problem", {}))
+    config = train_config(recipe, quick)
+    arch = architecture(**recipe.get("architecture", {}))
+    arch["log_scale0"] = initial_log_scale(problem)
+    model = None
+    if "warm_start" in recipe:
+        source = (recipe["_dir"] / recipe["warm_start"]).resolve()
+        start = PINNEmulator.load(source, guard="off")
+        if {k: v for k, v in start.arch.items() if k != "log_scale0"} != \
+                {k: v for k, v in arch.items() if k != "log_scale0"} or \
+                len(start.problem.names) != len(problem.names):
+            raise ConfigurationError(f"warm start {source} has another architecture or parameter count")
+        model, arch["log_scale0"] = start.model, start.arch["log_scale0"]
+    trainer = PINNTrainer(problem, config, arch, model=model)
+    checkpoints = out / "checkpoints"
+    resumed = trainer.load_checkpoint(checkpoints)
+    t0 = time.perf_counter()
+    steps = config.steps
+    if seconds is not None:
+        while trainer.step < config.steps and time.perf_counter() - t0 < seconds:
+            trainer.run(min(config.steps, trainer.step + config.checkpoint_every), checkpoints, progress)
+        steps = trainer.step
+    else:
+        trainer.run(steps, checkpoints, progress)
+    if config.lbfgs_steps and trainer.step >= config.steps:
+        trainer.refine_lbfgs(progress=progress)
+    train_seconds = time.perf_counter() - t0
+    card = ModelCard(
+        name=recipe.get("name", out.name), kind="pinn", dataset_hash=problem_hash(problem),
+        n_train=int(trainer.step * config.batch), n_validation=0,
+        training_domain={n: [float(lo), float(hi)] for n, (lo, hi) in problem.ranges.items()},
+        metrics=dict(final_loss=mean_loss(trainer.history), steps=trainer.step,
+                     train_seconds_this_run=train_seconds, resumed=bool(resumed),
+                     device=str(jax.devices()[0].platform), quick=bool(quick)),
+        notes=recipe.get("description", ""))
+    emu = PINNEmulator(problem, trainer.model, arch, card)
+    if trainer.history:
+        np.savetxt(out / "history.csv" if out.exists() else _mk(out) / "history.csv",
+                   np.array([[h["step"], h["loss"], h["loss_weight"], h["seconds"]] for h in trainer.history]),
+                   delimiter=",", header="step,loss,loss_weight,seconds", comments="")
+    emu.save(out, train_config=config_dict(config), overwrite=True)
+    return emu
+
+
+def _mk(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

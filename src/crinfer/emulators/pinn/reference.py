@@ -1,0 +1,41 @@
+"""Reference solutions of a :class:`PINNProblem` (float64): the exact Fourier-Bessel-sine series
+of crinfer.simulators.transport.analytic -- ``poisson_series`` for diffusion only, the
+semi-analytic ``losses_series`` (exact per energy segment) with losses."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from crinfer.simulators.transport import analytic
+
+from .problem import PINNProblem, _ic_cmb_table
+
+
+def _numpy(fn):
+    """Evaluate a JAX expression of the problem in float64 and return NumPy."""
+    def wrapped(*args):
+        with jax.enable_x64(True):
+            return np.asarray(fn(*(jnp.asarray(a, dtype=jnp.float64) for a in args)))
+    return wrapped
+
+
+def reference_psi(problem: PINNProblem, theta, r, z, E, n_bessel: int = 100, n_sine: int = 800,
+                  points_per_decade: int = 400) -> np.ndarray:
+    """psi [GeV^-1 kpc^-3] on the outer grid r x z x E [kpc, kpc, GeV] for physical parameters
+    ``theta`` (P,) of the conditioned names; shape (len(r), len(z), len(E))."""
+    theta = np.asarray(theta, dtype=float).reshape(len(problem.names))
+    v = {k: float(np.asarray(x)) for k, x in problem.values(theta).items()}
+    r, z, E = (np.atleast_1d(np.asarray(a, dtype=float)) for a in (r, z, E))
+    f = _numpy(problem.radial_profile)
+    g = _numpy(problem.vertical_profile)
+    D = _numpy(lambda e: problem.diffusion(jnp.log(e), v))
+    Q = lambda e: np.asarray(e, dtype=float) ** -v["gamma"]
+    if problem.losses == "none":
+        F = analytic.poisson_series(r, z, f, g, problem.R_h, v["z_h"], n_bessel, n_sine)
+        return F[:, :, None] * (Q(E) / D(E))[None, None, :]
+    lg, ln_b, _ = (np.asarray(t, dtype=float) for t in _ic_cmb_table())
+    b = lambda e: np.exp(np.interp(np.log(e), lg, ln_b))
+    return analytic.losses_series(r, z, E, f=f, g=g, Q=Q, D=D, b=b, R_h=problem.R_h, z_h=v["z_h"],
+                                  E_max=problem.E_ceiling, n_bessel=n_bessel, n_sine=n_sine,
+                                  points_per_decade=points_per_decade)

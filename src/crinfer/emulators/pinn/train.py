@@ -1,0 +1,286 @@
+"""Training a factorised PINN on the residual alone (it never sees a solver's output).
+
+Techniques (Wang, Sankaran & Perdikaris 2023, arXiv:2308.08468, and the papers it cites):
+* collocation stratified in energy: the batch holds the same number of points in each of
+  ``energy_bins`` slices of ln E, and the loss is a weighted sum of the per-slice mean squares;
+* gradient-norm loss balancing: every ``balance_every`` steps the slice weights become
+  w_k = sum_j |grad L_j| / |grad L_k| (moving average 0.9), so no decade of energy dominates;
+* residual-based adaptive refinement (RAD, Wu et al. 2023): half the batch is redrawn every
+  ``resample_every`` steps from a pool with probability ~ |R| / mean|R| + 1;
+* a curriculum for losses: the loss term's weight ramps from 0 to 1 over ``curriculum_steps``
+  (diffusion only -> diffusion + IC), usually after a warm start from a diffusion-only PINN;
+* Adam with exponential learning-rate decay and gradient clipping (optax), then optionally
+  ``lbfgs_steps`` of full-batch L-BFGS with a zoom line search on a fixed set of
+  ``lbfgs_points`` (half uniform, half RAD), as in Raissi et al. (2019);
+* checkpoints every ``checkpoint_every`` steps, resumed from when present.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from crinfer.core.errors import ConfigurationError
+
+from .networks import FactorisedPINN, architecture
+from .problem import PINNProblem
+from .residual import residual
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; every field is documented in docs/pinn.md."""
+
+    steps: int = 5000
+    batch: int = 2048
+    lr: float = 2e-3
+    decay_rate: float = 0.9
+    decay_steps: int = 500
+    clip_norm: float = 1.0
+    energy_bins: int = 8
+    balance_every: int = 250
+    resample_every: int = 250
+    pool_factor: int = 8
+    curriculum_steps: int = 0
+    checkpoint_every: int = 1000
+    lbfgs_steps: int = 0
+    lbfgs_points: int = 4096
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("steps", "batch", "decay_steps", "energy_bins", "balance_every", "resample_every",
+                     "pool_factor", "checkpoint_every"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigurationError(f"TrainConfig.{name} = {getattr(self, name)!r} must be >= 1")
+        if self.batch % (2 * self.energy_bins):
+            raise ConfigurationError(f"TrainConfig.batch = {self.batch} must be a multiple of "
+                                     f"2 * energy_bins = {2 * self.energy_bins}")
+        if not self.lr > 0 or not 0 < self.decay_rate <= 1:
+            raise ConfigurationError(f"lr = {self.lr} must be > 0 and decay_rate = {self.decay_rate} in (0, 1]")
+
+
+def initial_log_scale(problem: PINNProblem) -> float:
+    """ln of the slab estimate u ~ h z_h / R_h^2 at the disc, the start of the network's output."""
+    z_h = math.sqrt(math.prod(problem.ranges["z_h"])) if "z_h" in problem.ranges else \
+        {**{"z_h": 4.0}, **problem.fixed}["z_h"]
+    return math.log(problem.disc_h * z_h / problem.R_h**2)
+
+
+def new_model(problem: PINNProblem, arch: dict, key) -> FactorisedPINN:
+    arch = architecture(**arch)
+    arch.setdefault("log_scale0", initial_log_scale(problem))
+    return FactorisedPINN(len(problem.names), key, **arch)
+
+
+def sample_points(key, problem: PINNProblem, n_per_bin: int, n_bins: int):
+    """(n_bins, n_per_bin, 3 + P) collocation points: rho uniform, half of zeta uniform and half
+    drawn as U^3 (denser at the disc), x stratified in ``n_bins`` slices, a uniform in [-1, 1]."""
+    k_r, k_z, k_m, k_x, k_a = jax.random.split(key, 5)
+    shape = (n_bins, n_per_bin)
+    rho = jax.random.uniform(k_r, shape, jnp.float32, minval=1e-3, maxval=1.0)
+    zu = jax.random.uniform(k_z, shape, jnp.float32)
+    zeta = jnp.where(jax.random.bernoulli(k_m, 0.5, shape), zu, zu**3)
+    edges = jnp.linspace(-1.0, 1.0, n_bins + 1, dtype=jnp.float32)
+    x = edges[:-1, None] + (edges[1:] - edges[:-1])[:, None] * jax.random.uniform(k_x, shape, jnp.float32)
+    a = jax.random.uniform(k_a, shape + (len(problem.names),), jnp.float32, minval=-1.0, maxval=1.0)
+    return jnp.concatenate([jnp.stack([rho, zeta, x], -1), a], -1)
+
+
+def _bin_losses(model, problem, pts, loss_weight):
+    r = jax.vmap(jax.vmap(lambda y: residual(model, problem, y, loss_weight)))(pts)
+    return jnp.mean(r**2, axis=1)
+
+
+def _rad_select(key, problem, model, pool, n_keep, loss_weight):
+    """RAD: per energy slice, n_keep points of the pool drawn with p ~ |R|/mean|R| + 1."""
+    r = jnp.abs(jax.vmap(jax.vmap(lambda y: residual(model, problem, y, loss_weight)))(pool))
+    p = r / jnp.mean(r, axis=1, keepdims=True) + 1.0
+    keys = jax.random.split(key, pool.shape[0])
+    pick = jax.vmap(lambda k, pk: jax.random.choice(k, pool.shape[1], (n_keep,), p=pk / pk.sum()))(keys, p)
+    return jnp.take_along_axis(pool, pick[..., None], axis=1)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(problem_json: str, config: TrainConfig):
+    """The jitted step, gradient-norm and RAD functions, shared by trainers of one problem and
+    configuration (so that a resumed or repeated run does not compile again)."""
+    problem = PINNProblem.from_dict(json.loads(problem_json))
+    optimiser = _optimiser(config)
+    n_half, n_bins = config.batch // (2 * config.energy_bins), config.energy_bins
+
+    @eqx.filter_jit
+    def train_step(model, opt_state, key, rad_points, weights, loss_weight):
+        fresh = sample_points(key, problem, n_half, n_bins)
+        pts = jnp.concatenate([fresh, rad_points], axis=1)
+
+        def total(m):
+            bins = _bin_losses(m, problem, pts, loss_weight)
+            return jnp.sum(weights * bins), bins
+
+        (loss, bins), grads = eqx.filter_value_and_grad(total, has_aux=True)(model)
+        updates, opt_state = optimiser.update(grads, opt_state, eqx.filter(model, eqx.is_array))
+        return eqx.apply_updates(model, updates), opt_state, loss, bins
+
+    @eqx.filter_jit
+    def grad_norms(model, key, loss_weight):
+        pts = sample_points(key, problem, 2 * n_half, n_bins)
+
+        def one(k):
+            g = eqx.filter_grad(lambda m: _bin_losses(m, problem, pts, loss_weight)[k])(model)
+            return optax.global_norm(g)
+
+        return jnp.stack([one(k) for k in range(n_bins)])
+
+    @eqx.filter_jit
+    def resample(model, key, loss_weight):
+        k_pool, k_pick = jax.random.split(key)
+        pool = sample_points(k_pool, problem, config.pool_factor * n_half, n_bins)
+        return _rad_select(k_pick, problem, model, pool, n_half, loss_weight)
+
+    return train_step, grad_norms, resample
+
+
+def _optimiser(config: TrainConfig):
+    schedule = optax.exponential_decay(config.lr, config.decay_steps, config.decay_rate)
+    return optax.chain(optax.clip_by_global_norm(config.clip_norm), optax.adam(schedule))
+
+
+class PINNTrainer:
+    """Holds the model, the optimiser state and the collocation set of one training run."""
+
+    def __init__(self, problem: PINNProblem, config: TrainConfig, arch: dict | None = None,
+                 model: FactorisedPINN | None = None):
+        self.problem, self.config = problem, config
+        key = jax.random.key(config.seed)
+        self.key, k_model = jax.random.split(key)
+        self.model = model if model is not None else new_model(problem, arch or {}, k_model)
+        self.opt_state = _optimiser(config).init(eqx.filter(self.model, eqx.is_array))
+        self.weights = jnp.ones(config.energy_bins, jnp.float32)
+        self.step = 0
+        self.history: list[dict] = []
+        self.n_half = config.batch // (2 * config.energy_bins)
+        self.key, k = jax.random.split(self.key)
+        self.rad_points = sample_points(k, problem, self.n_half, config.energy_bins)
+        self._train_step, self._grad_norms, self._resample = _compiled(
+            json.dumps(problem.to_dict(), sort_keys=True), config)
+
+    def loss_weight(self, step: int) -> float:
+        c = self.config.curriculum_steps
+        return 1.0 if c <= 0 else min(1.0, step / c)
+
+    def run(self, steps: int | None = None, checkpoint_dir=None, progress: bool = True) -> list[dict]:
+        """Train to ``steps`` (default config.steps) total steps; returns the loss history."""
+        from rich.progress import Progress
+
+        cfg, target = self.config, steps or self.config.steps
+        start = time.perf_counter()
+        with Progress(disable=not progress, transient=True) as bar:
+            task = bar.add_task("PINN training", total=target, completed=self.step)
+            while self.step < target:
+                lw = self.loss_weight(self.step)
+                if self.step % cfg.balance_every == 0:
+                    self.key, k = jax.random.split(self.key)
+                    norms = self._grad_norms(self.model, k, lw)
+                    new = jnp.sum(norms) / jnp.maximum(norms, 1e-30)
+                    new = new / jnp.mean(new)
+                    self.weights = new if self.step == 0 else 0.9 * self.weights + 0.1 * new
+                if self.step % cfg.resample_every == 0 and self.step > 0:
+                    self.key, k = jax.random.split(self.key)
+                    self.rad_points = self._resample(self.model, k, lw)
+                self.key, k = jax.random.split(self.key)
+                self.model, self.opt_state, loss, bins = self._train_step(
+                    self.model, self.opt_state, k, self.rad_points, self.weights, lw)
+                self.step += 1
+                if self.step % 50 == 0 or self.step == target or self.step == 1:
+                    loss = float(loss)
+                    if not math.isfinite(loss):
+                        raise FloatingPointError(f"PINN loss became {loss} at step {self.step}; "
+                                                 "lower lr or check the problem's ranges")
+                    self.history.append(dict(step=self.step, loss=loss, loss_weight=lw,
+                                             bins=[float(b) for b in bins],
+                                             seconds=time.perf_counter() - start))
+                    bar.update(task, completed=self.step, description=f"PINN loss {loss:.3e}")
+                if checkpoint_dir is not None and (self.step % cfg.checkpoint_every == 0 or self.step == target):
+                    self.save_checkpoint(checkpoint_dir)
+        return self.history
+
+    def refine_lbfgs(self, steps: int | None = None, n_points: int | None = None, progress: bool = True):
+        """Full-batch L-BFGS (optax, zoom line search) on a fixed collocation set; appends to history."""
+        from rich.progress import Progress
+
+        cfg, problem = self.config, self.problem
+        steps, n_points = steps or cfg.lbfgs_steps, n_points or cfg.lbfgs_points
+        per_bin = max(n_points // (2 * cfg.energy_bins), 1)
+        self.key, k_uniform, k_pool, k_pick = jax.random.split(self.key, 4)
+        pool = sample_points(k_pool, problem, cfg.pool_factor * per_bin, cfg.energy_bins)
+        pts = jnp.concatenate([sample_points(k_uniform, problem, per_bin, cfg.energy_bins),
+                               _rad_select(k_pick, problem, self.model, pool, per_bin, 1.0)], axis=1)
+        params, static = eqx.partition(self.model, eqx.is_array)
+        weights = self.weights
+        loss = lambda p: jnp.sum(weights * _bin_losses(eqx.combine(p, static), problem, pts, 1.0))
+        opt = optax.lbfgs()
+        value_and_grad = optax.value_and_grad_from_state(loss)
+
+        @jax.jit
+        def step(p, state):
+            value, grad = value_and_grad(p, state=state)
+            updates, state = opt.update(grad, state, p, value=value, grad=grad, value_fn=loss)
+            return optax.apply_updates(p, updates), state, value
+
+        state = opt.init(params)
+        start = time.perf_counter()
+        with Progress(disable=not progress, transient=True) as bar:
+            task = bar.add_task("PINN L-BFGS", total=steps)
+            for i in range(1, steps + 1):
+                params, state, value = step(params, state)
+                if i % 50 == 0 or i == steps:
+                    value = float(value)
+                    if not math.isfinite(value):
+                        raise FloatingPointError(f"L-BFGS loss became {value} at iteration {i}")
+                    self.history.append(dict(step=self.step + i, loss=value, loss_weight=1.0, bins=[],
+                                             seconds=time.perf_counter() - start, phase="lbfgs"))
+                    bar.update(task, completed=i, description=f"L-BFGS loss {value:.3e}")
+        self.model = eqx.combine(params, static)
+        return self.history
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def save_checkpoint(self, directory) -> Path:
+        """Model, optimiser state, weights, collocation set, step and key (resumable)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / "checkpoint.eqx.tmp"
+        state = (self.model, self.opt_state, self.weights, self.rad_points, jax.random.key_data(self.key))
+        eqx.tree_serialise_leaves(tmp, state)
+        tmp.replace(directory / "checkpoint.eqx")
+        (directory / "checkpoint.step").write_text(f"{self.step}\n")
+        return directory / "checkpoint.eqx"
+
+    def load_checkpoint(self, directory) -> bool:
+        """Resume from ``directory`` if it holds a checkpoint; returns whether it did."""
+        path = Path(directory) / "checkpoint.eqx"
+        if not path.exists():
+            return False
+        like = (self.model, self.opt_state, self.weights, self.rad_points, jax.random.key_data(self.key))
+        model, opt_state, weights, rad_points, key_data = eqx.tree_deserialise_leaves(path, like)
+        self.model, self.opt_state, self.weights, self.rad_points = model, opt_state, weights, rad_points
+        self.key = jax.random.wrap_key_data(key_data)
+        self.step = int((Path(directory) / "checkpoint.step").read_text())
+        return True
+
+
+def config_dict(config: TrainConfig) -> dict:
+    return asdict(config)
+
+
+def mean_loss(history: list[dict], last: int = 10) -> float:
+    """Mean of the last ``last`` recorded losses (the model card's residual metric)."""
+    return float(np.mean([h["loss"] for h in history[-last:]])) if history else float("nan")

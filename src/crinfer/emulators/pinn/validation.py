@@ -1,0 +1,40 @@
+"""Held-out comparison of a PINN with the exact reference series (the acceptance metrics).
+
+The validation set is the outer grid of ``n_r`` radii in [0, 0.95 R_h], ``n_z`` heights in
+[0, 0.95 z_h] (denser at the disc) and ``n_E`` energies log-spaced over [E_min, E_max]; psi is
+even in z, so z >= 0 covers |z| <= 0.95 z_h.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .emulator import PINNEmulator
+from .reference import reference_psi
+
+
+def validation_grid(z_h: float, R_h: float, E_min: float, E_max: float, n_r=20, n_z=16, n_E=29):
+    """(r, z, E) 1-D arrays [kpc, kpc, GeV] of the validation grid."""
+    r = np.linspace(0.0, 0.95 * R_h, n_r)
+    z = 0.95 * z_h * np.linspace(0.0, 1.0, n_z) ** 2
+    E = np.logspace(np.log10(E_min), np.log10(E_max), n_E)
+    return r, z, E
+
+
+def relative_errors(emu: PINNEmulator, theta=(), grid=None) -> dict:
+    """|psi_PINN / psi_ref - 1| on the validation grid for physical ``theta``; returns the grid,
+    both fields (shape (n_r, n_z, n_E)) and the summary numbers."""
+    pb = emu.problem
+    theta = np.asarray(theta, dtype=float).reshape(len(pb.names))
+    z_h = float(pb.values(theta)["z_h"])
+    r, z, E = grid if grid is not None else validation_grid(z_h, pb.R_h, pb.E_min, pb.E_max)
+    ref = reference_psi(pb, theta, r, z, E)
+    R, Z, EE = np.meshgrid(r, z, E, indexing="ij")
+    pinn = np.asarray(emu.psi(R, Z, EE, theta if pb.names else None), dtype=float)
+    rel = np.abs(pinn / ref - 1.0)
+    return dict(r=r, z=z, E=E, reference=ref, pinn=pinn, rel=rel, **summarise(rel))
+
+
+def summarise(rel) -> dict:
+    rel = np.asarray(rel, dtype=float)
+    return dict(median_rel_err=float(np.median(rel)), p95_rel_err=float(np.percentile(rel, 95)),
+                max_rel_err=float(rel.max()))

@@ -1,0 +1,168 @@
+"""PINN surrogate of the transport equation: operator, boundary conditions, reference series,
+artifact, guard, gradients, deterministic resumable training."""
+import math
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from crinfer.core.errors import ConfigurationError, DomainError, ShapeError
+from crinfer.emulators.artifact import ModelCard
+from crinfer.emulators.pinn.emulator import PINNEmulator, model_weights
+from crinfer.emulators.pinn.networks import architecture
+from crinfer.emulators.pinn.problem import PINNProblem, _ic_cmb_table
+from crinfer.emulators.pinn.residual import residual, u_value
+from crinfer.emulators.pinn.train import PINNTrainer, TrainConfig, _bin_losses, new_model, sample_points
+from crinfer.simulators.transport.analytic import poisson_series
+
+TINY = dict(width=16, depth=1, n_radial=4, n_vertical=8, n_fourier=4, spec_width=8, spec_depth=1)
+
+
+class ConstantN:
+    """A stand-in network with log N = ln c: u = c (1 - rho^2)(1 - zeta^2) e(x)."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def __call__(self, rho, zeta, x, a):
+        return jnp.log(self.c) + 0.0 * rho
+
+
+def _points(n, seed=0, n_params=0):
+    rng = np.random.default_rng(seed)
+    return np.column_stack([rng.uniform(0.05, 0.95, n), rng.uniform(0.0, 0.95, n), rng.uniform(-1, 1, n),
+                            rng.uniform(-1, 1, (n, n_params))])
+
+
+@pytest.mark.parametrize("losses", ["none", "ic_cmb"])
+def test_residual_matches_the_operator_applied_by_hand(losses):
+    """u = c (1 - rho^2)(1 - zeta^2) e: lap' u = c e [-4 (1 - zeta^2) - 2 a^2 (1 - rho^2)] and
+    d_l u = c phi (-E/E_ceil); the autodiff residual must equal the hand-made one."""
+    with jax.enable_x64(True):
+        pb = PINNProblem(losses=losses, ranges={"z_h": [2.0, 8.0]})
+        c = 1e-3
+        model = ConstantN(c)
+        for y in _points(20, 1, 1):
+            y = jnp.asarray(y)
+            rho, zeta, x = (float(v) for v in y[:3])
+            v = pb.values(pb.from_unit(y[3:]))
+            lnE = pb.l_range[0] + (x + 1.0) * pb.dl_dx
+            a2 = (pb.R_h / float(v["z_h"])) ** 2
+            e = float(pb.energy_factor(lnE))
+            adf = (1 - rho**2) * (1 - zeta**2)
+            lap = c * e * (-4 * (1 - zeta**2) - 2 * a2 * (1 - rho**2))
+            kappa = float(pb.kappa(lnE, v))
+            loss = 0.0
+            if losses == "ic_cmb":
+                d_l = c * adf * (-math.exp(lnE) / pb.E_ceiling)
+                loss = kappa * (d_l + c * adf * e * float(pb.dln_bG(lnE, v)))
+            want = (lap + loss + float(pb.source(rho, zeta, v))) / (a2 + kappa)
+            assert float(residual(model, pb, y)) == pytest.approx(want, rel=1e-6, abs=1e-12)   # float32 loss tables
+
+
+def test_hard_boundary_conditions_and_symmetry():
+    pb = PINNProblem(losses="ic_cmb")
+    model = new_model(pb, TINY, jax.random.key(3))
+    u = lambda *y: float(u_value(model, pb, jnp.asarray(y, dtype=jnp.float32)))
+    assert u(1.0, 0.3, 0.1) == 0.0 and u(0.4, 1.0, -0.2) == 0.0 and u(0.4, 0.3, 1.0) == 0.0
+    assert u(0.4, 0.3, 0.2) > 0.0
+    assert u(0.4, -0.3, 0.2) == pytest.approx(u(0.4, 0.3, 0.2), rel=1e-6)      # even in z
+    d_r = jax.grad(lambda r: u_value(model, pb, jnp.array([r, 0.3, 0.2])))(0.0)
+    assert abs(float(d_r)) < 1e-6                                               # d_r psi = 0 on the axis
+
+
+def test_ic_table_has_thomson_and_klein_nishina_limits():
+    lnE, ln_b, slope = _ic_cmb_table()
+    at = lambda E: float(np.interp(math.log(E), lnE, slope))
+    assert at(1.0) == pytest.approx(2.0, abs=1e-3)            # Thomson: b ~ E^2
+    assert at(1e7) < 1.0                                       # deep Klein-Nishina on the CMB
+
+
+def test_poisson_series_solves_the_poisson_equation():
+    pb = PINNProblem()
+    f = lambda r: np.asarray(pb.radial_profile(jnp.asarray(r)), dtype=float)
+    g = lambda z: np.exp(-np.abs(z) / 0.5)
+    r = np.linspace(4.0, 12.0, 41)
+    z = np.linspace(0.6, 2.6, 41)
+    F = poisson_series(r, z, f, g, 20.0, 4.0, n_bessel=150, n_sine=600)
+    dr, dz = r[1] - r[0], z[1] - z[0]
+    lap = ((F[2:, 1:-1] - 2 * F[1:-1, 1:-1] + F[:-2, 1:-1]) / dr**2
+           + (F[2:, 1:-1] - F[:-2, 1:-1]) / (2 * dr * r[1:-1, None])
+           + (F[1:-1, 2:] - 2 * F[1:-1, 1:-1] + F[1:-1, :-2]) / dz**2)
+    src = f(r[1:-1])[:, None] * g(z[1:-1])[None, :]
+    assert np.max(np.abs(lap + src)) < 2e-3 * src.max()
+    edge = poisson_series(np.array([20.0]), np.array([1.0]), f, g, 20.0, 4.0)
+    assert abs(edge[0, 0]) < 1e-6 * F.max()
+
+
+def test_problem_rejects_bad_input_by_name():
+    with pytest.raises(ConfigurationError, match="losses='sync'"):
+        PINNProblem(losses="sync")
+    with pytest.raises(ConfigurationError, match="'B_field' is unknown"):
+        PINNProblem(ranges={"B_field": [1, 2]})
+    with pytest.raises(ConfigurationError, match="range of 'D0'.*low > 0"):
+        PINNProblem(ranges={"D0": [0.0, 5.0]})
+    with pytest.raises(ConfigurationError, match="batch = 100"):
+        TrainConfig(batch=100, energy_bins=8)
+
+
+def test_unit_coordinates_round_trip():
+    pb = PINNProblem(ranges={"D0": [1.0, 10.0], "delta": [0.3, 0.6], "z_h": [2.0, 8.0], "gamma": [2.0, 2.8]})
+    theta = np.array([[1.0, 0.3, 2.0, 2.0], [10.0, 0.6, 8.0, 2.8], [np.sqrt(10), 0.45, 4.0, 2.4]])
+    a = np.asarray(pb.to_unit(theta))
+    np.testing.assert_allclose(a, [[-1] * 4, [1] * 4, [0] * 4], atol=1e-6)
+    np.testing.assert_allclose(np.asarray(pb.from_unit(a)), theta, rtol=1e-5)
+
+
+def _emulator(pb, seed=0):
+    arch = architecture(**TINY, log_scale0=-6.0)
+    model = new_model(pb, arch, jax.random.key(seed))
+    card = ModelCard(name="tiny", kind="pinn", dataset_hash="-", n_train=0, n_validation=0,
+                     training_domain={n: list(b) for n, b in pb.ranges.items()})
+    return PINNEmulator(pb, model, arch, card)
+
+
+def test_artifact_round_trip_guard_and_gradient(tmp_path):
+    pb = PINNProblem(losses="ic_cmb", ranges={"D0": [1.0, 10.0], "delta": [0.3, 0.6], "z_h": [2.0, 8.0]})
+    emu = _emulator(pb)
+    emu.save(tmp_path / "a")
+    with pytest.raises(FileExistsError):
+        emu.save(tmp_path / "a")
+    back = PINNEmulator.load(tmp_path / "a")
+    theta = np.array([4.0, 0.45, 4.0])
+    E = np.logspace(-1, 6, 9)
+    np.testing.assert_array_equal(np.asarray(back.psi(8.5, 0.1, E, theta)), np.asarray(emu.psi(8.5, 0.1, E, theta)))
+    assert model_weights(back.model).keys() == model_weights(emu.model).keys()
+    with pytest.warns(UserWarning, match="'D0' = 20.0"):
+        emu.psi(8.5, 0.0, 1.0, np.array([20.0, 0.45, 4.0]))
+    with pytest.raises(DomainError, match="r = 25.0 kpc"):
+        emu.psi(25.0, 0.0, 1.0, theta)
+    with pytest.raises(DomainError, match=r"\|z\| = 5.0 kpc"):
+        emu.psi(8.5, 5.0, 1.0, theta)                         # z_h = 4 kpc at this theta
+    with pytest.raises(ShapeError):
+        emu.simulate(None, theta)
+    grad = jax.grad(lambda t: jnp.log(emu.psi(8.5, 0.1, 100.0, t)))(jnp.asarray(theta, dtype=jnp.float32))
+    assert np.all(np.isfinite(grad)) and np.all(np.asarray(grad) != 0.0)
+    out = emu.simulate(None, np.stack([theta, theta * [1.5, 1.0, 1.0]]))
+    assert out.shape == (2, emu.observable.shape[0]) and np.all(np.asarray(out) > 0)
+
+
+def test_training_reduces_the_residual_and_resumes_bit_for_bit(tmp_path):
+    pb = PINNProblem()
+    cfg = TrainConfig(steps=40, batch=64, energy_bins=4, balance_every=10, resample_every=10,
+                      checkpoint_every=20, pool_factor=2, seed=5)
+    straight = PINNTrainer(pb, cfg, TINY)
+    straight.run(40, progress=False)
+    first = PINNTrainer(pb, cfg, TINY)
+    first.run(20, tmp_path, progress=False)
+    resumed = PINNTrainer(pb, cfg, TINY)
+    assert resumed.load_checkpoint(tmp_path) and resumed.step == 20
+    resumed.run(40, progress=False)
+    for a, b in zip(model_weights(straight.model).values(), model_weights(resumed.model).values()):
+        np.testing.assert_array_equal(a, b)
+    pts = sample_points(jax.random.key(99), pb, 256, 4)               # a fixed held-out set
+    before = float(jnp.sum(_bin_losses(PINNTrainer(pb, cfg, TINY).model, pb, pts, 1.0)))
+    after = float(jnp.sum(_bin_losses(straight.model, pb, pts, 1.0)))
+    assert after < 0.7 * before, (before, after)
