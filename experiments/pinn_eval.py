@@ -27,7 +27,7 @@ import numpy as np
 from crinfer.emulators.pinn.emulator import PINNEmulator
 from crinfer.emulators.pinn.recipe import load_recipe, train_recipe
 from crinfer.emulators.pinn.reference import reference_psi
-from crinfer.emulators.pinn.validation import relative_errors, summarise
+from crinfer.emulators.pinn.validation import heldout_parameters, relative_errors, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = {  # label -> folder under emulators/
@@ -60,14 +60,6 @@ def quick_recipe(folder: Path, target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     (target / "recipe.toml").write_text(text)
     return target / "recipe.toml"
-
-
-def heldout_parameters(emu: PINNEmulator, n: int, seed: int = 2026) -> np.ndarray:
-    """n parameter points from a Latin hypercube over the training domain, shrunk by 5% per side."""
-    params = emu.problem.params
-    theta = params.latin_hypercube(jax.random.key(seed), n)
-    lo, hi = params.low, params.high
-    return lo + 0.05 * (hi - lo) + 0.9 * (theta - lo)
 
 
 def timings(emu: PINNEmulator, theta) -> dict:

@@ -138,6 +138,7 @@ def _run_unit(unit) -> dict:
     from crinfer.inference.c2st import c2st
     from crinfer.inference.numpyro_runner import run_nuts
     from crinfer.inference.results import posterior_matrix
+    from crinfer.inference.plots import corner_plot
     from crinfer.inference.sbi_runner import sample_posterior, train_sbi
 
     torch.set_num_threads(1)
@@ -184,8 +185,8 @@ def _run_unit(unit) -> dict:
         t_c2st = time.perf_counter() - t0
         stem = f"{task}_{method}_obs{obs}"
         idata.to_netcdf(str(out / f"{stem}.nc"))
-        corner_compare([a, b], ["sbibm reference", f"crinfer {method}"], names, out / f"{stem}.png",
-                       title=f"{task} obs {obs}: {method} (C2ST {score:.3f})")
+        corner_plot([a, b], names, labels=["sbibm reference", f"crinfer {method}"], colors=["0.3", "tab:red"],
+                    path=out / f"{stem}.png", title=f"{task} obs {obs}: {method} (C2ST {score:.3f})")
         run["observations"][obs] = {"c2st": score, "c2st_samples": n, "sample_seconds": t_sample,
                                     "c2st_seconds": t_c2st}
         _log(f"  {task}/{method} obs {obs}: C2ST {score:.3f}  (sampling {t_sample:.0f} s, C2ST {t_c2st:.0f} s)")
@@ -280,46 +281,6 @@ def render_report(results: dict, args) -> str:
                 stem = f"{task}_{method}_obs{o}"
                 lines.append(f"![{stem}]({stem}.png)")
     return "\n".join(lines) + "\n"
-
-
-def corner_compare(sample_sets, labels, names, path, *, title="", max_points=2000, bins=40):
-    """Corner plot of several ``(n, P)`` sample sets: 1-D histograms and 2-D scatter, overlaid."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    dim = len(names)
-    colors = ["0.3", "tab:red", "tab:blue"]
-    size = min(2.0 * dim, 16)
-    fig, axes = plt.subplots(dim, dim, figsize=(size, size), squeeze=False)
-    lo = np.min([np.percentile(s, 0.5, axis=0) for s in sample_sets], axis=0)
-    hi = np.max([np.percentile(s, 99.5, axis=0) for s in sample_sets], axis=0)
-    for i in range(dim):
-        for j in range(dim):
-            ax = axes[i, j]
-            if j > i:
-                ax.axis("off")
-                continue
-            for s, c, lab in zip(sample_sets, colors, labels):
-                if i == j:
-                    ax.hist(s[:, i], bins=bins, range=(lo[i], hi[i]), density=True, histtype="step",
-                            color=c, label=lab)
-                else:
-                    pts = s[:max_points]
-                    ax.scatter(pts[:, j], pts[:, i], s=1, alpha=0.3, color=c, rasterized=True)
-            ax.set_xlim(lo[j], hi[j])
-            if i != j:
-                ax.set_ylim(lo[i], hi[i])
-            ax.tick_params(labelsize=6)
-            if i == dim - 1:
-                ax.set_xlabel(names[j], fontsize=8)
-            if j == 0 and i > 0:
-                ax.set_ylabel(names[i], fontsize=8)
-    axes[0, 0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.05, 1.0))
-    fig.suptitle(title, fontsize=10)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
 def _training_kwargs(args) -> dict:

@@ -74,3 +74,14 @@ def test_bad_observations_rejected_before_sampling():
         run_nuts(lik, np.ones(3), key=0, progress_bar=False)
     with pytest.raises(ValueError, match="num_chains"):
         run_nuts(lik, np.ones(2), key=0, num_chains=0, progress_bar=False)
+
+
+@pytest.mark.slow
+def test_run_nuts_labels_the_method_and_units():
+    """run_nuts tags the posterior with method="NUTS" (compare() labels sets by it) and each
+    variable with its unit and scale, and its mean matches the conjugate posterior."""
+    lik, x = _conjugate_problem()
+    idata = run_nuts(lik, x, key=3, num_warmup=200, num_samples=400, num_chains=1, progress_bar=False)
+    assert idata.posterior.attrs["method"] == "NUTS"
+    assert idata.posterior["t0"].attrs["scale"] == "linear"
+    assert abs(float(idata.posterior["t0"].mean()) - x[0] / 1.25) < 0.1

@@ -13,6 +13,8 @@ from crinfer.emulators.artifact import ModelCard
 from crinfer.emulators.pinn.emulator import PINNEmulator, model_weights
 from crinfer.emulators.pinn.networks import architecture
 from crinfer.emulators.pinn.problem import PINNProblem, _ic_cmb_table
+from crinfer.emulators.pinn.recipe import train_recipe
+from crinfer.emulators.pinn.validation import validate
 from crinfer.emulators.pinn.residual import residual, u_value
 from crinfer.emulators.pinn.train import PINNTrainer, TrainConfig, _bin_losses, new_model, sample_points
 from crinfer.simulators.transport.analytic import poisson_series
@@ -21,7 +23,7 @@ TINY = dict(width=16, depth=1, n_radial=4, n_vertical=8, n_fourier=4, spec_width
 
 
 class ConstantN:
-    """A stand-in network with log N = ln c: u = c (1 - rho^2)(1 - zeta^2) e(x)."""
+    """A stand-in network with log N = ln c: u = c (1 - rho^2) sigma(zeta) e(x)."""
 
     def __init__(self, c):
         self.c = c
@@ -38,8 +40,10 @@ def _points(n, seed=0, n_params=0):
 
 @pytest.mark.parametrize("losses", ["none", "ic_cmb"])
 def test_residual_matches_the_operator_applied_by_hand(losses):
-    """u = c (1 - rho^2)(1 - zeta^2) e: lap' u = c e [-4 (1 - zeta^2) - 2 a^2 (1 - rho^2)] and
-    d_l u = c phi (-E/E_ceil); the autodiff residual must equal the hand-made one."""
+    """u = c (1 - rho^2) sigma(zeta) e with the slab factor sigma = [1 - z - eta (exp(-z/eta) -
+    exp(-1/eta))] / n, n = 1 - eta (1 - exp(-1/eta)), z = |zeta|:
+    lap' u = c e [-4 sigma - a^2 (1 - rho^2) exp(-z/eta) / (eta n)] and d_l u = c phi (-E/E_ceil);
+    the autodiff residual must equal the hand-made one."""
     with jax.enable_x64(True):
         pb = PINNProblem(losses=losses, ranges={"z_h": [2.0, 8.0]})
         c = 1e-3
@@ -51,8 +55,11 @@ def test_residual_matches_the_operator_applied_by_hand(losses):
             lnE = pb.l_range[0] + (x + 1.0) * pb.dl_dx
             a2 = (pb.R_h / float(v["z_h"])) ** 2
             e = float(pb.energy_factor(lnE))
-            adf = (1 - rho**2) * (1 - zeta**2)
-            lap = c * e * (-4 * (1 - zeta**2) - 2 * a2 * (1 - rho**2))
+            eta = pb.disc_h / float(v["z_h"])
+            n = 1 - eta * (1 - math.exp(-1 / eta))
+            sigma = (1 - zeta - eta * (math.exp(-zeta / eta) - math.exp(-1 / eta))) / n
+            adf = (1 - rho**2) * sigma
+            lap = c * e * (-4 * sigma - a2 * (1 - rho**2) * math.exp(-zeta / eta) / (eta * n))
             kappa = float(pb.kappa(lnE, v))
             loss = 0.0
             if losses == "ic_cmb":
@@ -60,6 +67,23 @@ def test_residual_matches_the_operator_applied_by_hand(losses):
                 loss = kappa * (d_l + c * adf * e * float(pb.dln_bG(lnE, v)))
             want = (lap + loss + float(pb.source(rho, zeta, v))) / (a2 + kappa)
             assert float(residual(model, pb, y)) == pytest.approx(want, rel=1e-6, abs=1e-12)   # float32 loss tables
+
+
+def test_slab_factor_solves_the_one_dimensional_disc_problem():
+    """sigma'' = -g(zeta z_h) / (eta n) (second differences), sigma(0) = 1, sigma(+-1) = 0."""
+    with jax.enable_x64(True):
+        pb = PINNProblem()
+        v = pb.values(jnp.zeros(0))
+        eta = pb.disc_h / v["z_h"]
+        n = 1 - eta * (1 - math.exp(-1 / eta))
+        zeta = np.linspace(0.01, 0.99, 99)
+        h = 1e-4
+        sig = lambda z: np.asarray(pb.vertical_trial(jnp.asarray(z), v))
+        second = (sig(zeta + h) - 2 * sig(zeta) + sig(zeta - h)) / h**2
+        want = -np.exp(-zeta / eta) / (eta * n)
+        np.testing.assert_allclose(second, want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
+        assert float(sig(0.0)) == pytest.approx(1.0, abs=1e-14)
+        assert abs(float(sig(1.0))) < 1e-14 and abs(float(sig(-1.0))) < 1e-14
 
 
 def test_hard_boundary_conditions_and_symmetry():
@@ -163,6 +187,28 @@ def test_training_reduces_the_residual_and_resumes_bit_for_bit(tmp_path):
     for a, b in zip(model_weights(straight.model).values(), model_weights(resumed.model).values()):
         np.testing.assert_array_equal(a, b)
     pts = sample_points(jax.random.key(99), pb, 256, 4)               # a fixed held-out set
-    before = float(jnp.sum(_bin_losses(PINNTrainer(pb, cfg, TINY).model, pb, pts, 1.0)))
-    after = float(jnp.sum(_bin_losses(straight.model, pb, pts, 1.0)))
+    plain = jnp.ones(pts.shape[:2])                                   # the unscaled residual
+    before = float(jnp.sum(_bin_losses(PINNTrainer(pb, cfg, TINY).model, pb, pts, 1.0, plain)))
+    after = float(jnp.sum(_bin_losses(straight.model, pb, pts, 1.0, plain)))
     assert after < 0.7 * before, (before, after)
+
+
+def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path):
+    recipe = tmp_path / "recipe.toml"
+    arch = "\n".join(f"{k} = {v}" for k, v in TINY.items())
+    recipe.write_text(f"""name = "tiny"\n[problem]\nlosses = "none"\n[architecture]\n{arch}
+[train]\nsteps = 20\nbatch = 64\nenergy_bins = 4\ncheckpoint_every = 10\nlbfgs_steps = 5\nlbfgs_points = 128\n""")
+    emu = train_recipe(recipe, tmp_path / "out", progress=False)
+    back = PINNEmulator.load(tmp_path / "out")
+    metrics = back.card.metrics
+    assert metrics["steps"] == 20 and back.card.kind == "pinn"
+    assert metrics["validation"] == pytest.approx(validate(back), rel=1e-5)   # the card describes these weights
+    assert (tmp_path / "out" / "history.csv").exists()
+    E = np.logspace(-1, 6, 5)
+    np.testing.assert_array_equal(np.asarray(back.psi(8.5, 0.0, E)), np.asarray(emu.psi(8.5, 0.0, E)))
+    with pytest.raises(FileExistsError, match="overwrite"):
+        train_recipe(recipe, tmp_path / "out", progress=False)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[trian]\nsteps = 1\n')
+    with pytest.raises(ConfigurationError, match="trian"):
+        train_recipe(bad, tmp_path / "bad_out", progress=False)

@@ -171,6 +171,19 @@ class PINNProblem:
         """g(z) = exp(-|z|/h); z in kpc."""
         return jnp.exp(-jnp.abs(z) / self.disc_h)
 
+    def vertical_trial(self, zeta, v):
+        """sigma(zeta): the exact 1-D slab solution of sigma'' = -g(zeta z_h) with sigma(+-1) = 0,
+        normalised to sigma(0) = 1 (eta = h / z_h):
+
+            sigma = [1 - |zeta| - eta (exp(-|zeta|/eta) - exp(-1/eta))] / [1 - eta (1 - exp(-1/eta))].
+
+        It vanishes on the halo boundary and carries the disc's curvature spike of width eta, so
+        that the network only learns smooth corrections (radial structure, lateral leakage)."""
+        eta = self.disc_h / v["z_h"]
+        az = jnp.abs(zeta)
+        tail = jnp.exp(-1.0 / eta)
+        return (1.0 - az - eta * (jnp.exp(-az / eta) - tail)) / (1.0 - eta * (1.0 - tail))
+
     def source(self, rho, zeta, v):
         """f(r) g(z) at dimensionless rho, zeta."""
         return self.radial_profile(rho * self.R_h) * self.vertical_profile(zeta * v["z_h"])

@@ -6,6 +6,7 @@ A recipe has [problem] (PINNProblem fields), [architecture], [train] (TrainConfi
 """
 from __future__ import annotations
 
+import resource
 import time
 import tomllib
 from pathlib import Path
@@ -19,6 +20,7 @@ from crinfer.emulators.artifact import ModelCard
 from .emulator import PINNEmulator, problem_hash
 from .networks import architecture
 from .problem import PINNProblem
+from .validation import validate
 from .train import PINNTrainer, TrainConfig, config_dict, initial_log_scale, mean_loss
 
 
@@ -79,13 +81,16 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
     if config.lbfgs_steps and trainer.step >= config.steps:
         trainer.refine_lbfgs(progress=progress)
     train_seconds = time.perf_counter() - t0
+    emu = PINNEmulator(problem, trainer.model, arch, None)
     card = ModelCard(
         name=recipe.get("name", out.name), kind="pinn", dataset_hash=problem_hash(problem),
         n_train=int(trainer.step * config.batch), n_validation=0,
         training_domain={n: [float(lo), float(hi)] for n, (lo, hi) in problem.ranges.items()},
         metrics=dict(final_loss=mean_loss(trainer.history), steps=trainer.step,
                      train_seconds_this_run=train_seconds, resumed=bool(resumed),
-                     device=str(jax.devices()[0].platform), quick=bool(quick)),
+                     device=str(jax.devices()[0].platform), quick=bool(quick),
+                     peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                     validation=validate(emu)),
         notes=recipe.get("description", ""))
     emu = PINNEmulator(problem, trainer.model, arch, card)
     if trainer.history:

@@ -1,7 +1,8 @@
 """The PINN's solution with hard boundary conditions, and its PDE residual by autodiff.
 
     u(rho, zeta, x; a) = phi_ADF(rho, zeta) e(x) exp(log N(rho, zeta, x, a)),
-    phi_ADF = (1 - rho^2)(1 - zeta^2)   (zero on r = R_h and |z| = z_h, even in rho and zeta),
+    phi_ADF = (1 - rho^2) sigma(zeta)   (zero on r = R_h and |z| = z_h, even in rho and zeta;
+                                         sigma: the 1-D slab solution of the disc, PINNProblem.vertical_trial),
     e(x) = 1 - E/E_ceiling with losses  (psi = 0 at the energy ceiling), else 1.
 
 A collocation point is the row y = (rho, zeta, x, a_1..a_P), all dimensionless. Derivatives are
@@ -21,7 +22,8 @@ def log_u(model, problem: PINNProblem, y):
     """ln u at one point y (shape (3 + P,))."""
     rho, zeta, x, a = y[0], y[1], y[2], y[3:]
     lnE = problem.l_range[0] + (x + 1.0) * problem.dl_dx
-    adf = (1.0 - rho**2) * (1.0 - zeta**2)
+    v = problem.values(problem.from_unit(a) if problem.names else a)
+    adf = (1.0 - rho**2) * problem.vertical_trial(zeta, v)
     return jnp.log(adf * problem.energy_factor(lnE)) + model(rho, zeta, x, a)
 
 

@@ -95,14 +95,32 @@ def sample_points(key, problem: PINNProblem, n_per_bin: int, n_bins: int):
     return jnp.concatenate([jnp.stack([rho, zeta, x], -1), a], -1)
 
 
-def _bin_losses(model, problem, pts, loss_weight):
-    r = jax.vmap(jax.vmap(lambda y: residual(model, problem, y, loss_weight)))(pts)
+def point_scales(model, pts):
+    """1 / exp(log N - c0) at every point (not differentiated). The loss divides the residual by
+    the network's local amplitude: a relative residual that weighs the outer Galaxy, where psi is
+    ~1e-3 of its peak, like the inner one. The hard-constraint factors (ADF, e) stay out of the
+    denominator, so it stays finite at the boundaries."""
+    n = jax.vmap(jax.vmap(lambda y: model(y[0], y[1], y[2], y[3:])))(pts)
+    return jax.lax.stop_gradient(jnp.exp(model.log_scale0 - n))
+
+
+def scaled_residual(model, problem: PINNProblem, y, loss_weight=1.0):
+    """The residual at one point divided by the network's local amplitude (see point_scales)."""
+    amplitude = jax.lax.stop_gradient(model(y[0], y[1], y[2], y[3:]) - model.log_scale0)
+    return residual(model, problem, y, loss_weight) * jnp.exp(-amplitude)
+
+
+def _bin_losses(model, problem, pts, loss_weight, scales=None):
+    """Mean squared scaled residual per energy slice; ``scales`` frozen (L-BFGS needs a fixed
+    objective) or, by default, taken from the model itself."""
+    scales = point_scales(model, pts) if scales is None else scales
+    r = jax.vmap(jax.vmap(lambda y: residual(model, problem, y, loss_weight)))(pts) * scales
     return jnp.mean(r**2, axis=1)
 
 
 def _rad_select(key, problem, model, pool, n_keep, loss_weight):
     """RAD: per energy slice, n_keep points of the pool drawn with p ~ |R|/mean|R| + 1."""
-    r = jnp.abs(jax.vmap(jax.vmap(lambda y: residual(model, problem, y, loss_weight)))(pool))
+    r = jnp.abs(jax.vmap(jax.vmap(lambda y: scaled_residual(model, problem, y, loss_weight)))(pool))
     p = r / jnp.mean(r, axis=1, keepdims=True) + 1.0
     keys = jax.random.split(key, pool.shape[0])
     pick = jax.vmap(lambda k, pk: jax.random.choice(k, pool.shape[1], (n_keep,), p=pk / pk.sum()))(keys, p)
@@ -187,18 +205,19 @@ class PINNTrainer:
             task = bar.add_task("PINN training", total=target, completed=self.step)
             while self.step < target:
                 lw = self.loss_weight(self.step)
+                lw_traced = jnp.float32(lw)   # a Python float would be static under filter_jit: one compile per step
                 if self.step % cfg.balance_every == 0:
                     self.key, k = jax.random.split(self.key)
-                    norms = self._grad_norms(self.model, k, lw)
+                    norms = self._grad_norms(self.model, k, lw_traced)
                     new = jnp.sum(norms) / jnp.maximum(norms, 1e-30)
                     new = new / jnp.mean(new)
                     self.weights = new if self.step == 0 else 0.9 * self.weights + 0.1 * new
                 if self.step % cfg.resample_every == 0 and self.step > 0:
                     self.key, k = jax.random.split(self.key)
-                    self.rad_points = self._resample(self.model, k, lw)
+                    self.rad_points = self._resample(self.model, k, lw_traced)
                 self.key, k = jax.random.split(self.key)
                 self.model, self.opt_state, loss, bins = self._train_step(
-                    self.model, self.opt_state, k, self.rad_points, self.weights, lw)
+                    self.model, self.opt_state, k, self.rad_points, self.weights, lw_traced)
                 self.step += 1
                 if self.step % 50 == 0 or self.step == target or self.step == 1:
                     loss = float(loss)
@@ -225,8 +244,8 @@ class PINNTrainer:
         pts = jnp.concatenate([sample_points(k_uniform, problem, per_bin, cfg.energy_bins),
                                _rad_select(k_pick, problem, self.model, pool, per_bin, 1.0)], axis=1)
         params, static = eqx.partition(self.model, eqx.is_array)
-        weights = self.weights
-        loss = lambda p: jnp.sum(weights * _bin_losses(eqx.combine(p, static), problem, pts, 1.0))
+        weights, scales = self.weights, point_scales(self.model, pts)
+        loss = lambda p: jnp.sum(weights * _bin_losses(eqx.combine(p, static), problem, pts, 1.0, scales))
         opt = optax.lbfgs()
         value_and_grad = optax.value_and_grad_from_state(loss)
 

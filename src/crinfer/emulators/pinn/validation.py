@@ -6,6 +6,7 @@ even in z, so z >= 0 covers |z| <= 0.95 z_h.
 """
 from __future__ import annotations
 
+import jax
 import numpy as np
 
 from .emulator import PINNEmulator
@@ -38,3 +39,21 @@ def summarise(rel) -> dict:
     rel = np.asarray(rel, dtype=float)
     return dict(median_rel_err=float(np.median(rel)), p95_rel_err=float(np.percentile(rel, 95)),
                 max_rel_err=float(rel.max()))
+
+
+def heldout_parameters(emu: PINNEmulator, n: int, seed: int = 2026) -> np.ndarray:
+    """(n, P) parameter points from a Latin hypercube over the training domain shrunk by 5% per
+    side (none of them a training point: collocation draws parameters uniformly at random)."""
+    params = emu.problem.params
+    theta = np.asarray(params.latin_hypercube(jax.random.key(seed), n))
+    lo, hi = np.asarray(params.low), np.asarray(params.high)
+    return lo + 0.05 * (hi - lo) + 0.9 * (theta - lo)
+
+
+def validate(emu: PINNEmulator, n_heldout: int = 5) -> dict:
+    """The acceptance metrics over the validation grid: for a fixed-parameter PINN on its one
+    problem, for a conditional one pooled over ``n_heldout`` held-out parameter points."""
+    if not emu.problem.names:
+        return summarise(relative_errors(emu)["rel"])
+    rels = [relative_errors(emu, th)["rel"] for th in heldout_parameters(emu, n_heldout)]
+    return dict(summarise(np.stack(rels)), n_heldout=n_heldout)
