@@ -107,10 +107,12 @@ def corner_plot(samples, names, *, units=None, labels=None, truths=None, colors=
     if any(t is not None for t in truths):
         handles.append(Line2D([], [], color="k", lw=0.8))
         legend_labels.append("truth")
-    fig.legend(handles, legend_labels, loc="upper right", fontsize=8, frameon=False)
+    top = 1.0 - (0.45 if title else 0.22) / size    # ~0.45 inch for the title above the panels
+    fig.legend(handles, legend_labels, loc="upper right", bbox_to_anchor=(0.97, top), fontsize=8,
+               frameon=False)
     if title:
-        fig.suptitle(title, fontsize=10)
-    fig.subplots_adjust(left=0.12, bottom=0.12, right=0.97, top=0.95, wspace=0.06, hspace=0.06)
+        fig.suptitle(title, fontsize=10, y=0.985)
+    fig.subplots_adjust(left=0.12, bottom=0.12, right=0.97, top=top, wspace=0.06, hspace=0.06)
     if path is not None:
         fig.savefig(Path(path), dpi=120)
     return fig
