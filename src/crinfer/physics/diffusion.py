@@ -16,7 +16,7 @@ from crinfer.physics.kinematics import Species
 
 def diffusion_coefficient(R, D0, delta, R0=4.0, eta=0.0, beta=1.0):
     """D = D0 beta^eta (R/R0)^delta in the units of D0; R and R0 in GV, beta = v/c."""
-    return D0 * jnp.asarray(beta) ** eta * (jnp.asarray(R) / R0) ** delta
+    return D0 * jnp.power(beta, eta) * (jnp.asarray(R) / R0) ** delta   # power keeps a Python beta weakly typed (float32 stays float32)
 
 
 def exponential_halo_profile(z, z_t):

@@ -29,6 +29,8 @@ import numpy as np
 from crinfer.core.errors import ConfigurationError
 from crinfer.core.parameters import Parameter, ParameterSpace
 from crinfer.physics import constants as C
+from crinfer.physics import sources
+from crinfer.physics.diffusion import diffusion_coefficient
 
 # The propagation and source parameters a PINN can be conditioned on, with their units.
 PARAMETER_UNITS = {"D0": "1e28 cm^2/s", "delta": "", "z_h": "kpc", "gamma": ""}
@@ -149,7 +151,8 @@ class PINNProblem:
     # -- coefficients (JAX, float32-safe) ----------------------------------------------------
     def diffusion(self, lnE, v):
         """D(E) [kpc^2/Myr]; electrons above 0.1 GeV have R = E/e and beta = 1 to 1e-5."""
-        return v["D0"] * C.CM2_PER_S_TO_KPC2_PER_MYR * 1e28 * jnp.exp(v["delta"] * (lnE - math.log(R0_GV)))
+        return diffusion_coefficient(jnp.exp(lnE), v["D0"] * C.CM2_PER_S_TO_KPC2_PER_MYR * 1e28,
+                                     v["delta"], R0=R0_GV)
 
     def kappa(self, lnE, v):
         """b R_h^2 / (E D): radial diffusion time over loss time (0 without losses)."""
@@ -165,11 +168,11 @@ class PINNProblem:
 
     def radial_profile(self, r):
         """f(r): the Lorimer et al. (2006) pulsar profile scaled to a maximum of 1; r in kpc."""
-        return (r / R_SUN) ** LORIMER_B * jnp.exp(-LORIMER_C * (r - R_SUN) / R_SUN) / _LORIMER_PEAK
+        return sources.lorimer(r, A=1.0 / _LORIMER_PEAK, B=LORIMER_B, C=LORIMER_C, r_sun=R_SUN)
 
     def vertical_profile(self, z):
         """g(z) = exp(-|z|/h); z in kpc."""
-        return jnp.exp(-jnp.abs(z) / self.disc_h)
+        return sources.exponential_disc(z, self.disc_h)
 
     def vertical_trial(self, zeta, v):
         """sigma(zeta): the exact 1-D slab solution of sigma'' = -g(zeta z_h) with sigma(+-1) = 0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import resource
 import time
 import tomllib
+from dataclasses import asdict
 from pathlib import Path
 
 import jax
@@ -21,7 +22,7 @@ from .emulator import PINNEmulator, problem_hash
 from .networks import architecture
 from .problem import PINNProblem
 from .validation import validate
-from .train import PINNTrainer, TrainConfig, config_dict, initial_log_scale, mean_loss
+from .train import PINNTrainer, TrainConfig, initial_log_scale, mean_loss
 
 
 def load_recipe(path) -> dict:
@@ -71,18 +72,16 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
     checkpoints = out / "checkpoints"
     resumed = trainer.load_checkpoint(checkpoints)
     t0 = time.perf_counter()
-    steps = config.steps
     if seconds is not None:
         while trainer.step < config.steps and time.perf_counter() - t0 < seconds:
             trainer.run(min(config.steps, trainer.step + config.checkpoint_every), checkpoints, progress)
-        steps = trainer.step
     else:
-        trainer.run(steps, checkpoints, progress)
+        trainer.run(config.steps, checkpoints, progress)
     if config.lbfgs_steps and trainer.step >= config.steps:
         trainer.refine_lbfgs(progress=progress)
     train_seconds = time.perf_counter() - t0
-    emu = PINNEmulator(problem, trainer.model, arch, None)
-    card = ModelCard(
+    emu = PINNEmulator(problem, trainer.model, arch, card=None)
+    emu.card = ModelCard(
         name=recipe.get("name", out.name), kind="pinn", dataset_hash=problem_hash(problem),
         n_train=int(trainer.step * config.batch), n_validation=0,
         training_domain={n: [float(lo), float(hi)] for n, (lo, hi) in problem.ranges.items()},
@@ -92,15 +91,11 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
                      peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                      validation=validate(emu)),
         notes=recipe.get("description", ""))
-    emu = PINNEmulator(problem, trainer.model, arch, card)
+    out.mkdir(parents=True, exist_ok=True)
     if trainer.history:
-        np.savetxt(out / "history.csv" if out.exists() else _mk(out) / "history.csv",
+        np.savetxt(out / "history.csv",
                    np.array([[h["step"], h["loss"], h["loss_weight"], h["seconds"]] for h in trainer.history]),
                    delimiter=",", header="step,loss,loss_weight,seconds", comments="")
-    emu.save(out, train_config=config_dict(config), overwrite=True)
+    emu.save(out, train_config=asdict(config), overwrite=True)
     return emu
 
-
-def _mk(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path

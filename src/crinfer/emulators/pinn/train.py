@@ -104,23 +104,21 @@ def point_scales(model, pts):
     return jax.lax.stop_gradient(jnp.exp(model.log_scale0 - n))
 
 
-def scaled_residual(model, problem: PINNProblem, y, loss_weight=1.0):
-    """The residual at one point divided by the network's local amplitude (see point_scales)."""
-    amplitude = jax.lax.stop_gradient(model(y[0], y[1], y[2], y[3:]) - model.log_scale0)
-    return residual(model, problem, y, loss_weight) * jnp.exp(-amplitude)
+def scaled_residuals(model, problem: PINNProblem, pts, loss_weight, scales=None):
+    """Residuals at ``pts`` (..., 3 + P) times ``scales``: frozen ones (L-BFGS needs a fixed
+    objective) or, by default, :func:`point_scales` of the model itself."""
+    scales = point_scales(model, pts) if scales is None else scales
+    return jax.vmap(jax.vmap(lambda y: residual(model, problem, y, loss_weight)))(pts) * scales
 
 
 def _bin_losses(model, problem, pts, loss_weight, scales=None):
-    """Mean squared scaled residual per energy slice; ``scales`` frozen (L-BFGS needs a fixed
-    objective) or, by default, taken from the model itself."""
-    scales = point_scales(model, pts) if scales is None else scales
-    r = jax.vmap(jax.vmap(lambda y: residual(model, problem, y, loss_weight)))(pts) * scales
-    return jnp.mean(r**2, axis=1)
+    """Mean squared scaled residual per energy slice."""
+    return jnp.mean(scaled_residuals(model, problem, pts, loss_weight, scales) ** 2, axis=1)
 
 
 def _rad_select(key, problem, model, pool, n_keep, loss_weight):
     """RAD: per energy slice, n_keep points of the pool drawn with p ~ |R|/mean|R| + 1."""
-    r = jnp.abs(jax.vmap(jax.vmap(lambda y: scaled_residual(model, problem, y, loss_weight)))(pool))
+    r = jnp.abs(scaled_residuals(model, problem, pool, loss_weight))
     p = r / jnp.mean(r, axis=1, keepdims=True) + 1.0
     keys = jax.random.split(key, pool.shape[0])
     pick = jax.vmap(lambda k, pk: jax.random.choice(k, pool.shape[1], (n_keep,), p=pk / pk.sum()))(keys, p)
@@ -294,10 +292,6 @@ class PINNTrainer:
         self.key = jax.random.wrap_key_data(key_data)
         self.step = int((Path(directory) / "checkpoint.step").read_text())
         return True
-
-
-def config_dict(config: TrainConfig) -> dict:
-    return asdict(config)
 
 
 def mean_loss(history: list[dict], last: int = 10) -> float:
