@@ -66,7 +66,7 @@ class ModifiedMLP(eqx.Module):
         self.hidden = [FactorisedDense(n_in if i == 0 else width, width, keys[3 + i]) for i in range(depth)]
         # a small output layer starts log N near its constant c0: a random initial network has
         # large curvature, and the fastest way to cut that residual is to shrink u towards the
-        # trivial solution u = 0, a basin training then rarely leaves (measured, docs/pinn.md)
+        # trivial solution u = 0, a basin training then rarely leaves (docs/pinn.md, "Initialisation")
         self.out = FactorisedDense(width, 1, keys[-1], gain=OUTPUT_GAIN)
 
     def features(self, rho, zeta, x, a):
