@@ -31,7 +31,7 @@ test-all: $(STAMP)
 	$(THREADS) $(BIN)/pytest -m "not gpu"
 
 report: $(STAMP)
-	$(THREADS) $(BIN)/python experiments/sbibm_check.py --quick --out reports/sbibm_quick
+	$(THREADS) $(BIN)/python experiments/fit_electrons.py --quick --out reports/electrons_quick
 
 clean-venv:
 	rm -rf $(VENV)

@@ -4,6 +4,8 @@ Monte Carlo, as in seed 003 section 4.
     python experiments/secret_eval.py --quick --out reports/secret_quick
     python experiments/secret_eval.py --out reports/secret \\
         --single-store campaigns/cre_single --grid-store campaigns/cre_grid
+    python experiments/secret_eval.py --out reports/secret_cpu --secret emulators/secret_cpu --no-single \\
+        --heldout-points 32 --heldout-realisations 256          # a shipped artifact, no training
 
 Without stores the simulations are run here with crinfer.simulators.cre (sizes below; --quick
 makes them CPU-sized). Writes DIR/summary.json with classifier_accuracy_single (sbi's c2st MLP,
@@ -24,7 +26,7 @@ import jax
 import numpy as np
 
 from crinfer.campaign.runner import load_dataset
-from crinfer.emulators.made import MADESpec
+from crinfer.emulators.made import MADEEmulator, MADESpec
 from crinfer.emulators.made_train import train_made
 from crinfer.emulators.validation import QUANTILES, fraction_below, offset_grid_points, quantile_deviation
 from crinfer.inference.c2st import c2st
@@ -58,9 +60,12 @@ def single_point_data(args, size):
 
 
 def conditional_data(args, size):
-    """Training (theta, x) on a grid and held-out points: half at grid-cell centres, half random."""
+    """Training (theta, x) on a grid (none with --secret) and held-out points: half at grid-cell
+    centres, half random."""
     sim = CRESimulator(CREConfig(), PARAMETERS)
-    if args.grid_store:
+    if args.secret:
+        theta = x = None
+    elif args.grid_store:
         theta, x, _ = load_dataset(args.grid_store)
     else:
         theta, x = simulate(sim, args.key + 1, PARAMETERS.grid(size["grid_points_per_dim"]), size["grid_realisations"])
@@ -140,28 +145,40 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="CPU-sized data and training")
     ap.add_argument("--single-store", type=Path, help="campaign store of the single point (cre_single.toml)")
     ap.add_argument("--grid-store", type=Path, help="campaign store of the 5-D grid (cre_grid.toml)")
+    ap.add_argument("--secret", type=Path, help="evaluate this conditional artifact instead of training one")
+    ap.add_argument("--no-single", action="store_true", help="skip the single-point MADE")
+    ap.add_argument("--heldout-points", type=int, help="held-out parameter points (default by --quick)")
+    ap.add_argument("--heldout-realisations", type=int, help="Monte Carlo realisations per held-out point")
     ap.add_argument("--key", type=int, default=0)
     args = ap.parse_args(argv)
     size = {k: v[1] if args.quick else v[0] for k, v in SIZES.items()}
+    for name in ("heldout_points", "heldout_realisations"):
+        if getattr(args, name) is not None:
+            size[name] = getattr(args, name)
     train = dict(max_epochs=150 if args.quick else 2000, patience=10 if args.quick else 30, progress=True)
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {"quick": args.quick, "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}"}
 
-    x_train, x_test = single_point_data(args, size)
-    made = train_made(x_train, key=args.key, name="made_single", **train)
-    made.save(args.out / "made_single", overwrite=True)
-    n_c2st = min(10_000, len(x_test))
-    samples = np.asarray(made.sample(args.key + 10, n_c2st))
-    summary.update(classifier_accuracy_single=c2st(x_test[:n_c2st], samples), single_n_train=made.card.n_train,
-                   single_n_validation=made.card.n_validation, single_n_c2st=n_c2st)
-    plot_single(x_test, samples, SINGLE_ENERGIES, args.out / "single_point_marginals.png")
-    print(f"single point: c2st accuracy {summary['classifier_accuracy_single']:.3f} "
-          f"({made.card.n_train} training simulations)", flush=True)
+    if not args.no_single:
+        x_train, x_test = single_point_data(args, size)
+        made = train_made(x_train, key=args.key, name="made_single", **train)
+        made.save(args.out / "made_single", overwrite=True)
+        n_c2st = min(10_000, len(x_test))
+        samples = np.asarray(made.sample(args.key + 10, n_c2st))
+        summary.update(classifier_accuracy_single=c2st(x_test[:n_c2st], samples), single_n_train=made.card.n_train,
+                       single_n_validation=made.card.n_validation, single_n_c2st=n_c2st)
+        plot_single(x_test, samples, SINGLE_ENERGIES, args.out / "single_point_marginals.png")
+        print(f"single point: c2st accuracy {summary['classifier_accuracy_single']:.3f} "
+              f"({made.card.n_train} training simulations)", flush=True)
 
     theta, x, heldout, x_held, n_offset = conditional_data(args, size)
-    spec = MADESpec.with_random_order(args.key, x.shape[1], context_features=len(PARAMETERS))
-    secret = train_made(x, theta, PARAMETERS, spec, key=args.key, name="secret", **train)
-    secret.save(args.out / "secret", overwrite=True)
+    if args.secret:
+        secret = MADEEmulator.load(args.secret)
+        summary["secret"] = str(args.secret)
+    else:
+        spec = MADESpec.with_random_order(args.key, x.shape[1], context_features=len(PARAMETERS))
+        secret = train_made(x, theta, PARAMETERS, spec, key=args.key, name="secret", **train)
+        secret.save(args.out / "secret", overwrite=True)
     energies = np.asarray(CREConfig().energies_GeV)
     dev = []
     for i, (row, sims) in enumerate(zip(heldout, x_held)):

@@ -176,3 +176,48 @@ def test_artifact_files_guard_and_named_errors(tmp_path):
         MADEEmulator(emu.spec, emu.state, emu.normalisation, emu.card, emu.params, guard="strict")
     with pytest.raises(ConfigurationError, match="hidden_features=3"):
         MADESpec(features=4, hidden_features=3)
+
+
+def test_train_recipe_trains_on_its_campaign_and_records_the_box(tmp_path):
+    """A SECRET recipe: the campaign's store is the training set, the card's domain is the
+    campaign's box (not the extreme training points), the recipe travels with the artifact; bad
+    keys are named."""
+    from crinfer.campaign import run_campaign
+    from crinfer.emulators.made_train import train_recipe
+
+    store = tmp_path / "store"
+    campaign = tmp_path / "toy.toml"
+    campaign.write_text(f"""
+[simulator]
+name = "toy.gaussian"
+config = {{ n_obs = 3, sigma = 0.3 }}
+[parameters]
+a = {{ low = -1.0, high = 1.0 }}
+b = {{ low = 0.1, high = 10.0, scale = "log" }}
+[design]
+type = "latin_hypercube"
+n = 40
+seed = 2
+[campaign]
+realisations = 5
+chunk_size = 50
+seed = 8
+[store]
+path = "{store}"
+""")
+    run_campaign(campaign, progress=False)
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(f'name = "toy_secret"\ncampaign = "{campaign}"\nkey = 1\n'
+                      "[architecture]\nhidden_features = 16\nnum_components = 2\n"
+                      "[train]\nmax_epochs = 3\nprogress = false\n")
+    emu = train_recipe(recipe, tmp_path / "artifact")
+    assert emu.card.training_domain == {"a": [-1.0, 1.0], "b": [0.1, 10.0]}
+    assert emu.card.n_train + emu.card.n_validation == 200 and emu.spec.hidden_features == 16
+    assert (tmp_path / "artifact" / "recipe.toml").read_text() == recipe.read_text()
+    back = MADEEmulator.load(tmp_path / "artifact")
+    assert back.card.dataset_hash == emu.card.dataset_hash
+    with pytest.raises(FileExistsError):
+        train_recipe(recipe, tmp_path / "artifact")
+    recipe.write_text(f'campaign = "{campaign}"\nepochs = 3\n')
+    with pytest.raises(ConfigurationError, match="'epochs'"):
+        train_recipe(recipe, tmp_path / "other")

@@ -29,13 +29,15 @@ def likelihood_model(likelihood: Likelihood, x_obs) -> Callable[[], None]:
 
 def sample_model(model: Callable, *, key, num_warmup: int = 500, num_samples: int = 1000,
                  num_chains: int = 4, chain_method: str = "vectorized", progress_bar: bool = True,
-                 target_accept_prob: float = 0.8, max_tree_depth: int = 10, model_kwargs: dict | None = None):
+                 target_accept_prob: float = 0.8, max_tree_depth: int = 10, dense_mass: bool = False,
+                 init_strategy=None, model_kwargs: dict | None = None):
     """Run NUTS on any NumPyro ``model``; return ``(mcmc, idata)``.
 
     ``chain_method``: ``"vectorized"`` (default: all chains in one compiled loop, compiled once;
     fastest on CPU for small models), ``"sequential"`` (a progress bar per chain, but NumPyro
     compiles each chain anew: minutes per chain on a slow 2-core machine) or ``"parallel"``
-    (one device per chain).
+    (one device per chain). ``dense_mass``: adapt a full mass matrix (strongly correlated
+    parameters); ``init_strategy``: a NumPyro init strategy (default ``init_to_uniform``).
     """
     import arviz as az
     from numpyro.infer import MCMC, NUTS
@@ -45,7 +47,10 @@ def sample_model(model: Callable, *, key, num_warmup: int = 500, num_samples: in
             raise ValueError(f"{name} must be a {'non-negative' if name == 'num_warmup' else 'positive'} integer, got {value!r}")
     if chain_method not in ("sequential", "vectorized", "parallel"):
         raise ValueError(f"chain_method must be 'sequential', 'vectorized' or 'parallel', got {chain_method!r}")
-    kernel = NUTS(model, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth)
+    from numpyro.infer import init_to_uniform
+
+    kernel = NUTS(model, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth,
+                  dense_mass=dense_mass, init_strategy=init_strategy or init_to_uniform)
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
                 chain_method=chain_method, progress_bar=progress_bar)
     mcmc.run(as_key(key), **(model_kwargs or {}), extra_fields=("diverging",))
