@@ -5,7 +5,7 @@ Monte Carlo, as in seed 003 section 4.
     python experiments/secret_eval.py --out reports/secret \\
         --single-store campaigns/cre_single --grid-store campaigns/cre_grid
     python experiments/secret_eval.py --out reports/secret_cpu --secret emulators/secret_cpu --no-single \\
-        --heldout-points 32 --heldout-realisations 256          # a shipped artifact, no training
+        --heldout-points 16 --heldout-realisations 200 --timing-n 100000   # a shipped artifact, no training
 
 Without stores the simulations are run here with crinfer.simulators.cre (sizes below; --quick
 makes them CPU-sized). Writes DIR/summary.json with classifier_accuracy_single (sbi's c2st MLP,
@@ -149,10 +149,12 @@ def main(argv=None):
     ap.add_argument("--no-single", action="store_true", help="skip the single-point MADE")
     ap.add_argument("--heldout-points", type=int, help="held-out parameter points (default by --quick)")
     ap.add_argument("--heldout-realisations", type=int, help="Monte Carlo realisations per held-out point")
+    ap.add_argument("--timing-n", type=int, help="draws per timing call, scaled to 1e6 (default 1e6; 1e5 on a "
+                    "CPU: 1e6 float64 draws need ~10 GB)")
     ap.add_argument("--key", type=int, default=0)
     args = ap.parse_args(argv)
     size = {k: v[1] if args.quick else v[0] for k, v in SIZES.items()}
-    for name in ("heldout_points", "heldout_realisations"):
+    for name in ("heldout_points", "heldout_realisations", "timing_n"):
         if getattr(args, name) is not None:
             size[name] = getattr(args, name)
     train = dict(max_epochs=150 if args.quick else 2000, patience=10 if args.quick else 30, progress=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from crinfer.core import ConfigurationError, ShapeError
-from crinfer.simulators.cre import PARAMETERS, CREConfig
+from crinfer.simulators.cre import CREConfig
 from crinfer.simulators.cre.expectation import expected_psi, shell_densities
 from crinfer.simulators.cre.measurement import ElectronData, MeasurementModel
 from crinfer.simulators.cre.smooth import SmoothMeanSpectrum
@@ -166,3 +166,33 @@ def test_measured_spectrum_simulator_is_keyed(measurement):
     np.testing.assert_allclose(sim.simulate(1, brighter) - x, 0.5, atol=1e-9)
     with pytest.raises(ShapeError):
         sim.simulate(1, theta[:, :5])
+
+
+@pytest.mark.slow
+def test_smooth_fit_recovers_the_parameters_of_noise_free_mock_data(measurement):
+    """Asimov data: the smooth model at a known theta, nuisances at their prior means, no noise.
+    The NUTS posterior must hold the truth within 2 sd for the parameters the data constrain."""
+    from numpyro.infer import init_to_value
+
+    from crinfer.inference.numpyro_runner import sample_model
+    from crinfer.simulators.cre.fit import FIT_PARAMETERS, power_shift, smooth_model
+
+    smooth = SmoothMeanSpectrum(n_nodes=256)
+    truth = np.array([1.5, 4.5, 2.3, 0.6, 3.0, 0.8])
+    K = len(measurement.experiments)
+    asimov = np.asarray(measurement.predict(smooth.psi(truth[:5]) + float(power_shift(truth)),
+                                            np.zeros(K), np.zeros(K), 0.6))
+    mock = MeasurementModel(measurement.grid_GeV, ElectronData(measurement.experiments, measurement.data.experiment_index,
+                                                               measurement.data.energy_GeV, asimov,
+                                                               measurement.data.sigma_psi))
+    start = {n: 0.5 * (p.low + p.high) for n, p in zip(FIT_PARAMETERS.names, FIT_PARAMETERS)}
+    _, idata = sample_model(lambda: smooth_model(smooth, mock), key=0, num_warmup=300, num_samples=300,
+                            num_chains=1, dense_mass=True, progress_bar=False,
+                            init_strategy=init_to_value(values=start))
+    for name, value in zip(FIT_PARAMETERS.names, truth):
+        if name == "R_SN":  # the smooth mean does not depend on R_SN at fixed L: the posterior is the prior
+            draws = np.asarray(idata.posterior[name]).ravel()
+            assert 1.4 < draws.mean() < 2.1 and 0.55 < draws.std() < 0.9
+            continue
+        draws = np.asarray(idata.posterior[name]).ravel()
+        assert abs(draws.mean() - value) < 2 * draws.std() + 1e-3, (name, draws.mean(), draws.std(), value)
