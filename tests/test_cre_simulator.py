@@ -117,6 +117,18 @@ def test_ensemble_mean_equals_smooth_source_expectation(uniform_sim):
 
 
 @pytest.mark.slow
+def test_spiral_arm_ensemble_mean_equals_its_expectation():
+    """The same check for the four-arm source distribution (the expectation integrates the
+    sampler's 200-shell distance histogram): <= 3 standard errors at every energy."""
+    sim = CRESimulator(CREConfig(distribution="spiral", source_chunk=1024, realisation_chunk=8), SMALL_PARAMS)
+    n = 512
+    flux = 10.0 ** sim.simulate_many(12, THETA, n, batch=128)
+    mean, se = flux.mean(0), flux.std(0, ddof=1) / np.sqrt(n)
+    pulls = (mean - 10.0 ** expected_psi(sim.config, THETA)) / se
+    assert np.all(np.abs(pulls) <= 3.0), f"pulls {np.round(pulls, 2)}"
+
+
+@pytest.mark.slow
 def test_bad_configuration_and_parameters_are_named(uniform_sim):
     with pytest.raises(ConfigurationError, match="distribution='disk'"):
         CREConfig(distribution="disk")
