@@ -51,7 +51,7 @@ LABELS = {"stochastic": "NUTS, SECRET (stochastic)", "smooth": "NUTS, smooth mea
 NUISANCES = ("energy_scale", "log10_norm", "phi_GV")
 
 
-def run_nuts(model, key, size, init):
+def fit_nuts(model, key, size, init):
     """NUTS (dense mass matrix: the parameters are strongly correlated) -> (idata, diagnostics, seconds)."""
     t0 = time.perf_counter()
     mcmc, idata = sample_model(model, key=key, num_warmup=size["warmup"], num_samples=size["samples"],
@@ -156,7 +156,7 @@ def main(argv=None):
     for name, model, init in (("stochastic", lambda: stochastic_model(secret, measurement), start),
                               ("smooth", lambda: smooth_model(smooth, measurement), centre)):
         print(f"NUTS: {LABELS[name]}", flush=True)
-        idata, diagnostics[name], seconds[name] = run_nuts(model, keys[0], size, init_to_value(values=init))
+        idata, diagnostics[name], seconds[name] = fit_nuts(model, keys[0], size, init_to_value(values=init))
         idata.posterior.attrs["method"] = LABELS[name]
         idata.to_netcdf(args.out / f"posterior_{name}.nc")
         fits[LABELS[name]] = idata
