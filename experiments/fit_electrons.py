@@ -76,7 +76,7 @@ def latent_start(secret, measurement, theta):
 
 
 def chi2(measurement, idata):
-    """chi^2 of the data at the posterior-median prediction, and the number of points."""
+    """chi^2 of the data at the posterior-median prediction."""
     pred = np.median(np.asarray(idata.posterior["psi_predicted"]).reshape(-1, len(measurement.data)), axis=0)
     return float(np.sum(((measurement.data.psi - pred) / measurement.data.sigma_psi) ** 2))
 

@@ -160,7 +160,7 @@ def test_measured_spectrum_simulator_is_keyed(measurement):
     assert x.shape == (8, len(measurement.data)) and np.all(np.isfinite(x))
     np.testing.assert_array_equal(x, sim.simulate(1, theta))
     assert not np.array_equal(x, sim.simulate(2, theta))
-    # the power L moves every point by log10 L, R_SN at fixed L does not move the mean level
+    # the power L moves every point by exactly its change in log10 L (same keys)
     brighter = theta.copy()
     brighter[:, 5] += 0.5
     np.testing.assert_allclose(sim.simulate(1, brighter) - x, 0.5, atol=1e-9)

@@ -40,15 +40,13 @@ def sample_model(model: Callable, *, key, num_warmup: int = 500, num_samples: in
     parameters); ``init_strategy``: a NumPyro init strategy (default ``init_to_uniform``).
     """
     import arviz as az
-    from numpyro.infer import MCMC, NUTS
+    from numpyro.infer import MCMC, NUTS, init_to_uniform
 
     for name, value in (("num_warmup", num_warmup), ("num_samples", num_samples), ("num_chains", num_chains)):
         if not isinstance(value, (int, np.integer)) or value < (0 if name == "num_warmup" else 1):
             raise ValueError(f"{name} must be a {'non-negative' if name == 'num_warmup' else 'positive'} integer, got {value!r}")
     if chain_method not in ("sequential", "vectorized", "parallel"):
         raise ValueError(f"chain_method must be 'sequential', 'vectorized' or 'parallel', got {chain_method!r}")
-    from numpyro.infer import init_to_uniform
-
     kernel = NUTS(model, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth,
                   dense_mass=dense_mass, init_strategy=init_strategy or init_to_uniform)
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,

@@ -84,7 +84,7 @@ def smooth_model(smooth, measurement: MeasurementModel):
 
 class MeasuredSpectrumSimulator:
     """Simulator over :data:`FIT_PARAMETERS` of the measured points: a SECRET draw per row,
-    shifted by log10_A, through the measurement chain with nuisances from their priors."""
+    shifted by :func:`power_shift`, through the measurement chain with nuisances from their priors."""
 
     def __init__(self, secret, measurement: MeasurementModel):
         _check_grid(secret.observable.grid, measurement)

@@ -100,6 +100,7 @@ class MeasurementModel:
         if missing:
             raise ConfigurationError(f"no nuisance widths for {missing}; give widths[experiment] = (sigma_s, sigma_log10_n)")
         self.grid_GeV = grid
+        self._log10_grid = jnp.asarray(np.log10(grid))
         sigma_s = np.array([widths[e][0] for e in data.experiments])
         phi_max = phi_prior_GV[0] + margin_sigma * phi_prior_GV[1]
         lowest = data.energy_GeV / (1 + margin_sigma * sigma_s[data.experiment_index])
@@ -126,8 +127,7 @@ class MeasurementModel:
         if psi_lis.shape[-1] != self.grid_GeV.size:
             raise ShapeError(f"psi_lis has {psi_lis.shape[-1]} energies; the grid has {self.grid_GeV.size}")
         e_lis = energy_GeV + jnp.asarray(phi_GV)[..., None]
-        interp = jnp.vectorize(lambda x, y: jnp.interp(x, jnp.log10(jnp.asarray(self.grid_GeV)), y),
-                               signature="(n),(g)->(n)")
+        interp = jnp.vectorize(lambda x, y: jnp.interp(x, self._log10_grid, y), signature="(n),(g)->(n)")
         return interp(jnp.log10(e_lis), psi_lis) + 5.0 * jnp.log10(energy_GeV / e_lis)
 
     def predict(self, psi_lis, energy_scale, log10_norm, phi_GV):

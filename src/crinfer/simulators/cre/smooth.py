@@ -81,7 +81,8 @@ def _age_grid(config: CREConfig, E, n_nodes, n_fine=20_001):
 
     t(u) on the final grid is integrated on a fine grid first (n_fine points, trapezoid) and
     interpolated, so that the age cut t = t_max falls on the last node."""
-    b = lambda e: np.asarray(jax.jit(config.loss_rate)(jnp.asarray(e)))  # noqa: E731
+    loss_rate = jax.jit(config.loss_rate)
+    b = lambda e: np.asarray(loss_rate(jnp.asarray(e)))  # noqa: E731
     rows = []
     for E_j in E:
         u_top = math.sqrt(math.log(1e8 / E_j))
