@@ -8,9 +8,10 @@ For each recipe in emulators/pinn_*/ it loads the trained artifact (``emulators/
 DIR/artifacts/<name> (those numbers then describe a smoke run, and the summary says so). Writes
 DIR/summary.json with, per recipe: median/p95/max relative error over the validation grid
 (r <= 0.95 R_h, |z| <= 0.95 z_h, 1e-1..1e6 GeV; over held-out parameter points for the
-conditional recipe), infer_10k_ms and its device, the reference series' time for the same
-10k values, training time, steps and peak memory; and DIR/<name>_*.png: the error map in
-(r, z), the spectrum at the Sun with the reference, the error against energy.
+conditional recipe; pooled over the species, and per species under the species' name, for the
+two-species recipe), infer_10k_ms and its device, the reference series' time for the same
+10k values, training time, steps and peak memory; and DIR/pinn_<label>[_<species>].png: the error
+map in (r, z), the spectrum at the Sun with the reference, the error against energy.
 """
 from __future__ import annotations
 
@@ -63,16 +64,19 @@ def quick_recipe(folder: Path, target: Path) -> Path:
 
 
 def timings(emu: PINNEmulator, theta) -> dict:
+    """psi at 10k random points (every species is one output of the same network evaluation;
+    the first is returned) against the reference series for 10k values of one species."""
     rng = np.random.default_rng(0)
     pb = emu.problem
+    sp = pb.species[0]
     z_h = float(pb.values(np.asarray(theta))["z_h"])
     r, z = rng.uniform(0, 0.95 * pb.R_h, 10_000), rng.uniform(0, 0.95 * z_h, 10_000)
     E = np.exp(rng.uniform(np.log(pb.E_min), np.log(pb.E_max), 10_000))
     th = theta if pb.names else None
-    emu.psi(r, z, E, th).block_until_ready()                       # compile
+    emu.psi(r, z, E, th, sp).block_until_ready()                   # compile
     t = time.perf_counter()
     for _ in range(10):
-        emu.psi(r, z, E, th).block_until_ready()
+        emu.psi(r, z, E, th, sp).block_until_ready()
     infer = (time.perf_counter() - t) / 10 * 1e3
     t = time.perf_counter()          # the series on a 100 x 100 x 1 grid = 10k values (one energy)
     reference_psi(pb, theta, np.linspace(0, 19, 100), np.linspace(0, 0.95 * z_h, 100), np.array([10.0]))
@@ -81,7 +85,8 @@ def timings(emu: PINNEmulator, theta) -> dict:
                 reference_series_10k_ms=ref)
 
 
-def plots(label: str, res: dict, out: Path) -> None:
+def plots(label: str, res: dict, out: Path, species: str = "") -> None:
+    """The error map, the spectrum at the Sun and the error against energy of one species."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -89,7 +94,7 @@ def plots(label: str, res: dict, out: Path) -> None:
     fig, ax = plt.subplots(1, 3, figsize=(15, 4))
     m = ax[0].pcolormesh(res["r"], res["z"], np.log10(res["rel"].max(axis=2).T + 1e-12), shading="auto")
     fig.colorbar(m, ax=ax[0], label="log10 max_E |rel. error|")
-    ax[0].set(xlabel="r [kpc]", ylabel="z [kpc]", title=f"({label}) error map")
+    ax[0].set(xlabel="r [kpc]", ylabel="z [kpc]", title=f"({label}) {species} error map".replace("  ", " "))
     i_sun = int(np.argmin(np.abs(res["r"] - 8.5)))
     E = res["E"]
     ax[1].loglog(E, E**2 * res["reference"][i_sun, 0], "k-", label="exact series")
@@ -102,7 +107,7 @@ def plots(label: str, res: dict, out: Path) -> None:
     ax[2].set(xlabel="E [GeV]", ylabel="|rel. error|", yscale="log")
     ax[2].legend()
     fig.tight_layout()
-    fig.savefig(out / f"pinn_{label}.png", dpi=110)
+    fig.savefig(out / (f"pinn_{label}_{species}.png" if species else f"pinn_{label}.png"), dpi=110)
     plt.close(fig)
 
 
@@ -120,18 +125,19 @@ def main(argv=None) -> dict:
             summary[label] = {"status": origin}
             continue
         entry = {"origin": origin, "card_metrics": emu.card.metrics}
-        if emu.problem.names:
-            thetas = heldout_parameters(emu, HELDOUT["quick" if args.quick else "full"])
-            per = [relative_errors(emu, t) for t in thetas]
-            entry.update(summarise(np.concatenate([p["rel"].ravel() for p in per])))
+        pb = emu.problem
+        thetas = heldout_parameters(emu, HELDOUT["quick" if args.quick else "full"]) if pb.names else np.zeros((1, 0))
+        per = {sp: [relative_errors(emu, t, species=sp) for t in thetas] for sp in pb.species}
+        entry.update(summarise(np.concatenate([p["rel"].ravel() for runs in per.values() for p in runs])))
+        if len(pb.species) > 1:
+            entry.update({sp: summarise(np.concatenate([p["rel"].ravel() for p in runs])) for sp, runs in per.items()})
+        if pb.names:
             entry["heldout_theta"] = thetas.tolist()
-            entry["per_point_max_rel_err"] = [p["max_rel_err"] for p in per]
-            res, theta0 = per[0], thetas[0]
-        else:
-            res, theta0 = relative_errors(emu), np.zeros(0)
-            entry.update({k: res[k] for k in ("median_rel_err", "p95_rel_err", "max_rel_err")})
-        entry.update(timings(emu, theta0))
-        plots(label, res, args.out)
+            entry["per_point_max_rel_err"] = [max(per[sp][i]["max_rel_err"] for sp in pb.species)
+                                              for i in range(len(thetas))]
+        entry.update(timings(emu, thetas[0]))
+        for sp, runs in per.items():
+            plots(label, runs[0], args.out, sp if len(pb.species) > 1 else "")
         summary[label] = entry
         print(f"({label}) {RECIPES[label]}: median {entry['median_rel_err']:.2e}  p95 {entry['p95_rel_err']:.2e}  "
               f"max {entry['max_rel_err']:.2e}  infer {entry['infer_10k_ms']:.2f} ms/10k ({origin})", flush=True)

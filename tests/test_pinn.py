@@ -12,7 +12,7 @@ from crinfer.core.errors import ConfigurationError, DomainError, ShapeError
 from crinfer.emulators.artifact import ModelCard
 from crinfer.emulators.pinn.emulator import PINNEmulator, model_weights
 from crinfer.emulators.pinn.networks import architecture
-from crinfer.emulators.pinn.problem import PINNProblem, _ic_cmb_table
+from crinfer.emulators.pinn.problem import PINNProblem
 from crinfer.emulators.pinn.recipe import train_recipe
 from crinfer.emulators.pinn.validation import validate
 from crinfer.emulators.pinn.residual import residual, u_value
@@ -38,14 +38,16 @@ def _points(n, seed=0, n_params=0):
                             rng.uniform(-1, 1, (n, n_params))])
 
 
-@pytest.mark.parametrize("losses", ["none", "ic_cmb"])
-def test_residual_matches_the_operator_applied_by_hand(losses):
+@pytest.mark.parametrize("losses,species", [("none", ("electron",)), ("ic_cmb", ("electron",)),
+                                             ("ic_cmb+gas", ("electron", "proton"))])
+def test_residual_matches_the_operator_applied_by_hand(losses, species):
     """u = c (1 - rho^2) sigma(zeta) e with the slab factor sigma = [1 - z - eta (exp(-z/eta) -
     exp(-1/eta))] / n, n = 1 - eta (1 - exp(-1/eta)), z = |zeta|:
-    lap' u = c e [-4 sigma - a^2 (1 - rho^2) exp(-z/eta) / (eta n)] and d_l u = c phi (-E/E_ceil);
-    the autodiff residual must equal the hand-made one."""
+    lap' u = c e [-4 sigma - a^2 (1 - rho^2) exp(-z/eta) / (eta n)] and d_l u = c phi (-E/E_ceil)
+    for electrons with losses (protons: e = 1, d_l u = 0); the autodiff residual of every species
+    must equal the hand-made one."""
     with jax.enable_x64(True):
-        pb = PINNProblem(losses=losses, ranges={"z_h": [2.0, 8.0]})
+        pb = PINNProblem(losses=losses, species=species, ranges={"z_h": [2.0, 8.0]})
         c = 1e-3
         model = ConstantN(c)
         for y in _points(20, 1, 1):
@@ -54,19 +56,69 @@ def test_residual_matches_the_operator_applied_by_hand(losses):
             v = pb.values(pb.from_unit(y[3:]))
             lnE = pb.l_range[0] + (x + 1.0) * pb.dl_dx
             a2 = (pb.R_h / float(v["z_h"])) ** 2
-            e = float(pb.energy_factor(lnE))
             eta = pb.disc_h / float(v["z_h"])
             n = 1 - eta * (1 - math.exp(-1 / eta))
             sigma = (1 - zeta - eta * (math.exp(-zeta / eta) - math.exp(-1 / eta))) / n
             adf = (1 - rho**2) * sigma
-            lap = c * e * (-4 * sigma - a2 * (1 - rho**2) * math.exp(-zeta / eta) / (eta * n))
-            kappa = float(pb.kappa(lnE, v))
-            loss = 0.0
-            if losses == "ic_cmb":
-                d_l = c * adf * (-math.exp(lnE) / pb.E_ceiling)
-                loss = kappa * (d_l + c * adf * e * float(pb.dln_bG(lnE, v)))
-            want = (lap + loss + float(pb.source(rho, zeta, v))) / (a2 + kappa)
-            assert float(residual(model, pb, y)) == pytest.approx(want, rel=1e-6, abs=1e-12)   # float32 loss tables
+            got = residual(model, pb, y)
+            for s, name in enumerate(species):
+                e = float(pb.energy_factor(lnE, s))
+                lap = c * e * (-4 * sigma - a2 * (1 - rho**2) * math.exp(-zeta / eta) / (eta * n))
+                kappa = float(pb.kappa(lnE, v, s))
+                loss = 0.0
+                if losses != "none":
+                    d_l = c * adf * (-math.exp(lnE) / pb.E_ceiling) if name == "electron" else 0.0
+                    loss = kappa * (d_l + c * adf * e * float(pb.dln_bG(lnE, v, s)))
+                want = (lap + loss + float(pb.source(rho, zeta, v))) / (a2 + kappa)
+                assert float(got[s]) == pytest.approx(want, rel=1e-6, abs=1e-12)   # float32 loss tables
+
+
+def test_proton_coefficients_against_the_physics_module():
+    """Protons: D = D0 beta (R/4 GV)^delta with exact kinematics, Q = R^-gamma / beta, b the
+    ionisation + Coulomb loss on the problem's gas, and d ln(b G)/d ln E equal to a float64 finite
+    difference of those (the PINN's coefficients are float32)."""
+    from crinfer.physics import constants as C
+    from crinfer.physics.diffusion import DiffusionModel
+    from crinfer.physics.kinematics import PROTON
+    from crinfer.physics.losses import proton_loss_rate
+
+    pb = PINNProblem(species=("electron", "proton"), losses="ic_cmb+gas", n_H=0.05, n_HII=0.01)
+    v = pb.values(np.zeros(0))
+    E = np.array([0.1, 0.5, 3.0, 40.0, 1e3, 1e5])
+    D = DiffusionModel(D0=4.0 * 1e28 * C.CM2_PER_S_TO_KPC2_PER_MYR, delta=0.5, eta=1.0).of_kinetic(PROTON, E)
+    np.testing.assert_allclose(np.asarray(pb.diffusion(jnp.log(E), v, 1)), D, rtol=1e-5)
+    Q = np.asarray(PROTON.rigidity(E)) ** -2.4 / np.asarray(PROTON.beta(E))
+    np.testing.assert_allclose(np.asarray(pb.injection(jnp.log(E), v, 1)), Q, rtol=1e-5)
+    b = lambda e: np.asarray(proton_loss_rate(e, n_H=0.05, n_e=0.01))
+    kappa = b(E) / E * pb.R_h**2 / D
+    np.testing.assert_allclose(np.asarray(pb.kappa(jnp.log(E), v, 1)), kappa, rtol=1e-4)
+    G = lambda e: np.asarray(PROTON.rigidity(e)) ** -2.4 / np.asarray(PROTON.beta(e)) / \
+        np.asarray(DiffusionModel(D0=1.0, delta=0.5, eta=1.0).of_kinetic(PROTON, e))
+    h = 1e-4
+    fd = (np.log(b(E * np.exp(h)) * G(E * np.exp(h))) - np.log(b(E * np.exp(-h)) * G(E * np.exp(-h)))) / (2 * h)
+    np.testing.assert_allclose(np.asarray(pb.dln_bG(jnp.log(E), v, 1)), fd, atol=2e-3)
+    assert float(pb.energy_factor(jnp.log(pb.E_ceiling), 1)) == 1.0     # protons: no energy ceiling
+    assert float(pb.energy_factor(jnp.log(pb.E_ceiling), 0)) == 0.0
+
+
+def test_two_species_reference_series_physics():
+    """Diffusion only, u = psi / G is the same for every species (the equation for u does not
+    depend on D(E) or Q(E)); with collisional losses the proton flux at the Sun is suppressed at
+    0.1 GeV and tends to the diffusion-only one above 100 GeV, where the loss time is >1e3 times
+    the escape time."""
+    from crinfer.emulators.pinn.reference import reference_psi
+
+    r, z, E = np.array([0.0, 8.5, 15.0]), np.array([0.0, 1.0]), np.logspace(-1, 5, 7)
+    plain = PINNProblem(species=("electron", "proton"))
+    v = plain.values(np.zeros(0))
+    u = [reference_psi(plain, (), r, z, E, species=s) / np.asarray(plain.scale(jnp.log(E), v, s)) for s in (0, 1)]
+    np.testing.assert_allclose(u[1], u[0], rtol=1e-10)
+    lossy = PINNProblem(species=("electron", "proton"), losses="ic_cmb+gas")
+    ratio = (reference_psi(lossy, (), [8.5], [0.0], E, species=1)
+             / reference_psi(plain, (), [8.5], [0.0], E, species=1)).ravel()
+    assert 0.2 < ratio[0] < 0.6                              # 0.1 GeV: ionisation + Coulomb
+    np.testing.assert_allclose(ratio[E >= 100], 1.0, atol=1e-3)
+    assert np.all(np.diff(ratio) > 0)
 
 
 def test_slab_factor_solves_the_one_dimensional_disc_problem():
@@ -89,16 +141,16 @@ def test_slab_factor_solves_the_one_dimensional_disc_problem():
 def test_hard_boundary_conditions_and_symmetry():
     pb = PINNProblem(losses="ic_cmb")
     model = new_model(pb, TINY, jax.random.key(3))
-    u = lambda *y: float(u_value(model, pb, jnp.asarray(y, dtype=jnp.float32)))
+    u = lambda *y: float(u_value(model, pb, jnp.asarray(y, dtype=jnp.float32))[0])
     assert u(1.0, 0.3, 0.1) == 0.0 and u(0.4, 1.0, -0.2) == 0.0 and u(0.4, 0.3, 1.0) == 0.0
     assert u(0.4, 0.3, 0.2) > 0.0
     assert u(0.4, -0.3, 0.2) == pytest.approx(u(0.4, 0.3, 0.2), rel=1e-6)      # even in z
-    d_r = jax.grad(lambda r: u_value(model, pb, jnp.array([r, 0.3, 0.2])))(0.0)
+    d_r = jax.grad(lambda r: u_value(model, pb, jnp.array([r, 0.3, 0.2]))[0])(0.0)
     assert abs(float(d_r)) < 1e-6                                               # d_r psi = 0 on the axis
 
 
 def test_ic_table_has_thomson_and_klein_nishina_limits():
-    lnE, ln_b, slope = _ic_cmb_table()
+    lnE, ln_b, slope = PINNProblem(losses="ic_cmb").loss_table(0)
     at = lambda E: float(np.interp(math.log(E), lnE, slope))
     assert at(1.0) == pytest.approx(2.0, abs=1e-3)            # Thomson: b ~ E^2
     assert at(1e7) < 1.0                                       # deep Klein-Nishina on the CMB
@@ -124,6 +176,12 @@ def test_poisson_series_solves_the_poisson_equation():
 def test_problem_rejects_bad_input_by_name():
     with pytest.raises(ConfigurationError, match="losses='sync'"):
         PINNProblem(losses="sync")
+    with pytest.raises(ConfigurationError, match=r"species=\['electron', 'helium'\]"):
+        PINNProblem(species=["electron", "helium"])
+    with pytest.raises(ConfigurationError, match="'ic_cmb' has no proton losses"):
+        PINNProblem(species=["electron", "proton"], losses="ic_cmb")
+    with pytest.raises(ConfigurationError, match="n_H = 0.0"):
+        PINNProblem(losses="ic_cmb+gas", n_H=0.0)
     with pytest.raises(ConfigurationError, match="'B_field' is unknown"):
         PINNProblem(ranges={"B_field": [1, 2]})
     with pytest.raises(ConfigurationError, match="range of 'D0'.*low > 0"):
@@ -173,6 +231,36 @@ def test_artifact_round_trip_guard_and_gradient(tmp_path):
     assert out.shape == (2, emu.observable.shape[0]) and np.all(np.asarray(out) > 0)
 
 
+def test_two_species_artifact_outputs_and_widened_warm_start(tmp_path):
+    """A two-output PINN: psi per species by name (None and unknown names refused), the
+    observable has one row per species, and a one-output network widened to two gives the same
+    u for both species (the diffusion-only warm start of recipe c)."""
+    from crinfer.emulators.pinn.networks import widen_outputs
+
+    one = PINNProblem()
+    two = PINNProblem(species=("electron", "proton"))
+    model = new_model(one, architecture(**TINY, log_scale0=-6.0), jax.random.key(1))
+    wide = widen_outputs(model, 2)
+    y = jnp.asarray(_points(5, 2)[0], dtype=jnp.float32)
+    np.testing.assert_array_equal(np.asarray(u_value(wide, two, y)), np.repeat(np.asarray(u_value(model, one, y)), 2))
+    card = ModelCard(name="two", kind="pinn", dataset_hash="-", n_train=0, n_validation=0, training_domain={})
+    emu = PINNEmulator(two, wide, architecture(**TINY, log_scale0=-6.0), card)
+    emu.save(tmp_path / "two")
+    back = PINNEmulator.load(tmp_path / "two")
+    E = np.logspace(-1, 6, 5)
+    e, p = np.asarray(back.psi(8.5, 0.0, E, species="electron")), np.asarray(back.psi(8.5, 0.0, E, species="proton"))
+    v = two.values(np.zeros(0))
+    G = [np.asarray(two.scale(jnp.log(jnp.asarray(E, jnp.float32)), v, s)) for s in (0, 1)]
+    np.testing.assert_allclose(p / G[1], e / G[0], rtol=1e-5)           # same u, different G
+    with pytest.raises(ConfigurationError, match=r"species=None.*\['electron', 'proton'\]"):
+        back.psi(8.5, 0.0, E)
+    with pytest.raises(ConfigurationError, match="species='positron'"):
+        back.psi(8.5, 0.0, E, species="positron")
+    assert back.observable.shape == (2, 57) and back.simulate(None, np.zeros((3, 0))).shape == (3, 2, 57)
+    with pytest.raises(ValueError, match="one-output"):
+        widen_outputs(wide, 3)
+
+
 def test_training_reduces_the_residual_and_resumes_bit_for_bit(tmp_path):
     pb = PINNProblem()
     cfg = TrainConfig(steps=40, batch=64, energy_bins=4, balance_every=10, resample_every=10,
@@ -187,7 +275,7 @@ def test_training_reduces_the_residual_and_resumes_bit_for_bit(tmp_path):
     for a, b in zip(model_weights(straight.model).values(), model_weights(resumed.model).values()):
         np.testing.assert_array_equal(a, b)
     pts = sample_points(jax.random.key(99), pb, 256, 4)               # a fixed held-out set
-    plain = jnp.ones(pts.shape[:2])                                   # the unscaled residual
+    plain = jnp.ones(pts.shape[:2] + (1,))                            # the unscaled residual
     before = float(jnp.sum(_bin_losses(PINNTrainer(pb, cfg, TINY).model, pb, pts, 1.0, plain)))
     after = float(jnp.sum(_bin_losses(straight.model, pb, pts, 1.0, plain)))
     assert after < 0.7 * before, (before, after)

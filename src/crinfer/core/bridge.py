@@ -1,13 +1,19 @@
-"""Zero-copy exchange between JAX and torch through DLPack."""
+"""Zero-copy exchange between JAX and torch through DLPack (torch imported on first use)."""
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def jax_to_torch(x: jax.Array) -> torch.Tensor:
     """A torch view of a JAX array on the same device (no copy where DLPack allows)."""
+    import torch
+
     return torch.from_dlpack(x)
 
 

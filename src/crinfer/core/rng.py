@@ -2,14 +2,18 @@
 
 Every random function in crinfer takes a JAX PRNG key (or an int seed, turned into
 one here). Torch and NumPy generators are seeded *from* the key, so the same key
-always gives the same numbers whichever backend does the work.
+always gives the same numbers whichever backend does the work. torch is imported where it is
+used, so that the JAX-only parts of crinfer (physics, transport, NumPyro fits) load without it.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 import numpy as np
-import torch
 
+if TYPE_CHECKING:
+    import torch
 
 
 def as_key(key) -> jax.Array:
@@ -37,6 +41,8 @@ def key_to_seed(key) -> int:
 
 def torch_generator(key, device: str | torch.device = "cpu") -> torch.Generator:
     """A torch.Generator seeded from ``key``."""
+    import torch
+
     gen = torch.Generator(device=device)
     gen.manual_seed(key_to_seed(key))
     return gen
@@ -49,4 +55,6 @@ def numpy_rng(key) -> np.random.Generator:
 
 def torch_seeded(key) -> None:
     """Seed torch's global generator from ``key`` (for libraries that take no generator, e.g. sbi)."""
+    import torch
+
     torch.manual_seed(key_to_seed(key))

@@ -3,8 +3,9 @@
     emu = PINNEmulator.load("emulators/pinn_a_diffusion")
     psi = emu.psi(r=8.5, z=0.0, E=np.logspace(-1, 6, 50))       # GeV^-1 kpc^-3
 
-psi is per unit source normalisation: Q(E) = (E / GeV)^-gamma GeV^-1 kpc^-3 Myr^-1 times the
-profiles of :class:`PINNProblem`. It is a JAX function of theta, differentiable for likelihoods.
+psi is per unit source normalisation: Q(E) = (R / GV)^-gamma / beta GeV^-1 kpc^-3 Myr^-1
+((E / GeV)^-gamma for electrons) times the profiles of :class:`PINNProblem`. It is a JAX function
+of theta, differentiable for likelihoods. A PINN of several species takes ``species="proton"``.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from crinfer.core.errors import DomainError, ShapeError
+from crinfer.core.errors import ConfigurationError, DomainError, ShapeError
 from crinfer.core.protocols import Observable
 from crinfer.emulators.artifact import DomainGuard, ModelCard, load_artifact, save_artifact
 
@@ -36,7 +37,7 @@ def model_weights(model: FactorisedPINN) -> dict:
 
 def model_from_weights(problem: PINNProblem, arch: dict, weights: dict) -> FactorisedPINN:
     """Rebuild the architecture and fill it with ``weights`` (names must match exactly)."""
-    skeleton = FactorisedPINN(len(problem.names), jax.random.key(0), **arch)
+    skeleton = FactorisedPINN(len(problem.names), jax.random.key(0), n_outputs=len(problem.species), **arch)
     params, static = eqx.partition(skeleton, eqx.is_array)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
     names = [jax.tree_util.keystr(p) for p, _ in leaves]
@@ -64,7 +65,8 @@ class PINNEmulator:
         problem, model, arch: the PDE, the trained network and its hyper-parameters.
         card: the model card (training domain, residual and validation metrics).
         points: (r [kpc], z [kpc], E [GeV]) arrays of equal length, the observable of
-            :meth:`simulate`; default the local spectrum at (8.5, 0) kpc, 1e-1..1e6 GeV.
+            :meth:`simulate`; default the local spectrum at (8.5, 0) kpc, 1e-1..1e6 GeV
+            (for several species, one row per species: shape (S, N)).
         guard: domain-guard mode for theta: "warn", "refuse" or "off".
     """
 
@@ -78,8 +80,9 @@ class PINNEmulator:
             E = np.logspace(np.log10(problem.E_min), np.log10(problem.E_max), 57)
             points = (np.full_like(E, 8.5), np.zeros_like(E), E)
         self.points = tuple(np.asarray(p, dtype=float) for p in points)
-        self.observable = Observable("psi", (self.points[0].size,), "GeV^-1 kpc^-3",
-                                     grid=self.points[2], grid_unit="GeV")
+        n_species = len(problem.species)
+        shape = (self.points[0].size,) if n_species == 1 else (n_species, self.points[0].size)
+        self.observable = Observable("psi", shape, "GeV^-1 kpc^-3", grid=self.points[2], grid_unit="GeV")
         self._psi = eqx.filter_jit(lambda m, rho, zeta, lnE, a: psi_from_model(m, problem, rho, zeta, lnE, a))
 
     # -- evaluation -----------------------------------------------------------------------------
@@ -93,8 +96,19 @@ class PINNEmulator:
                 val = float(arr.ravel()[np.argmax(bad.ravel())])
                 raise DomainError(f"{name} = {val!r} {unit} is outside the PINN's domain [{lo}, {hi}] {unit}")
 
-    def psi(self, r, z, E, theta=None):
-        """psi [GeV^-1 kpc^-3] at broadcastable r, z [kpc], E [GeV] for physical theta (P,)."""
+    def species_index(self, species: str | None) -> int:
+        """Output index of ``species`` (None: the only species of a one-species PINN)."""
+        names = self.problem.species
+        if species is None and len(names) == 1:
+            return 0
+        if species not in names:
+            raise ConfigurationError(f"species={species!r}; this PINN's outputs are {list(names)}")
+        return names.index(species)
+
+    def psi(self, r, z, E, theta=None, species: str | None = None):
+        """psi [GeV^-1 kpc^-3] of ``species`` at broadcastable r, z [kpc], E [kinetic, GeV] for
+        physical theta (P,)."""
+        s = self.species_index(species)
         theta = jnp.zeros(0) if theta is None else jnp.asarray(theta, dtype=jnp.float32)
         if theta.shape != (len(self.problem.names),):
             raise ShapeError(f"theta must have shape ({len(self.problem.names)},) with "
@@ -105,16 +119,19 @@ class PINNEmulator:
             self._check_points(r, z, E, float(z_h) if not isinstance(z_h, jax.core.Tracer) else np.inf)
         r, z, E = jnp.broadcast_arrays(*(jnp.asarray(v, dtype=jnp.float32) for v in (r, z, E)))
         a = self.problem.to_unit(theta) if self.problem.names else theta
-        return self._psi(self.model, r / self.problem.R_h, z / z_h, jnp.log(E), a)
+        return self._psi(self.model, r / self.problem.R_h, z / z_h, jnp.log(E), a)[..., s]
 
     def simulate(self, key, theta):
-        """(B, P) physical parameters -> (B, N) psi at ``points`` (deterministic; key unused)."""
+        """(B, P) physical parameters -> (B, N) psi at ``points``, (B, S, N) for several species
+        (deterministic; key unused)."""
         del key
         theta = jnp.asarray(theta, dtype=jnp.float32)
         if theta.ndim != 2 or theta.shape[1] != len(self.problem.names):
             raise ShapeError(f"theta must have shape (B, {len(self.problem.names)}), got {theta.shape}")
         r, z, E = self.points
-        return jnp.stack([self.psi(r, z, E, t) for t in theta])
+        if len(self.problem.species) == 1:
+            return jnp.stack([self.psi(r, z, E, t) for t in theta])
+        return jnp.stack([jnp.stack([self.psi(r, z, E, t, sp) for sp in self.problem.species]) for t in theta])
 
     # -- artifact -------------------------------------------------------------------------------
     def save(self, directory, train_config: dict | None = None, overwrite: bool = False) -> Path:

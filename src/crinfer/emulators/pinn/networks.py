@@ -4,7 +4,8 @@
 * :class:`ModifiedMLP` -- the "modified MLP": two encoders U, V gate every hidden layer,
   h <- z * U + (1 - z) * V, on Fourier features of the inputs.
 * :class:`FactorisedPINN` -- log N = morphology(rho, zeta, x, a) + spectrum(x, a): the seed's
-  factorisation of the solution into a slowly varying morphology and a global spectrum.
+  factorisation of the solution into a slowly varying morphology and a global spectrum, with
+  one output per species (seed 000: protons as a second output node).
 
 Spatial features are even cosines cos(pi k rho), cos(pi k zeta): the network is exactly even in
 rho and zeta, so d_r psi = 0 on the axis and the solution is symmetric about the disc by
@@ -41,7 +42,7 @@ class FactorisedDense(eqx.Module):
 
 
 class ModifiedMLP(eqx.Module):
-    """Modified MLP on [cos(pi k_r rho), cos(pi k_z zeta), cos/sin(B [x, a]), x, a] -> scalar.
+    """Modified MLP on [cos(pi k_r rho), cos(pi k_z zeta), cos/sin(B [x, a]), x, a] -> (n_out,).
 
     With n_radial = n_vertical = 0 the network ignores (rho, zeta) (the spectrum head).
     """
@@ -55,7 +56,7 @@ class ModifiedMLP(eqx.Module):
     out: FactorisedDense
 
     def __init__(self, n_params: int, width: int, depth: int, n_radial: int, n_vertical: int,
-                 n_fourier: int, fourier_sigma: float, key):
+                 n_fourier: int, fourier_sigma: float, key, n_out: int = 1):
         keys = jax.random.split(key, depth + 4)
         self.k_r = jnp.arange(n_radial, dtype=jnp.float32)
         self.k_z = jnp.arange(n_vertical, dtype=jnp.float32)
@@ -67,7 +68,7 @@ class ModifiedMLP(eqx.Module):
         # a small output layer starts log N near its constant c0: a random initial network has
         # large curvature, and the fastest way to cut that residual is to shrink u towards the
         # trivial solution u = 0, a basin training then rarely leaves (docs/pinn.md, "Initialisation")
-        self.out = FactorisedDense(width, 1, keys[-1], gain=OUTPUT_GAIN)
+        self.out = FactorisedDense(width, n_out, keys[-1], gain=OUTPUT_GAIN)
 
     def features(self, rho, zeta, x, a):
         xa = jnp.concatenate([jnp.atleast_1d(x), a])
@@ -85,27 +86,41 @@ class ModifiedMLP(eqx.Module):
         for layer in self.hidden:
             z = jnp.tanh(layer(h))
             h = z * U + (1.0 - z) * V
-        return self.out(h)[0]
+        return self.out(h)
 
 
 class FactorisedPINN(eqx.Module):
-    """log N(rho, zeta, x, a) = morphology(rho, zeta, x, a) + spectrum(x, a) + log_scale0."""
+    """log N_s(rho, zeta, x, a) = morphology_s(rho, zeta, x, a) + spectrum_s(x, a) + log_scale0,
+    an array over the ``n_outputs`` species s."""
 
     morphology: ModifiedMLP
     spectrum: ModifiedMLP
     log_scale0: float = eqx.field(static=True)
 
     def __init__(self, n_params: int, key, *, width, depth, n_radial, n_vertical, n_fourier,
-                 fourier_sigma, spec_width, spec_depth, log_scale0=0.0):
+                 fourier_sigma, spec_width, spec_depth, log_scale0=0.0, n_outputs=1):
         """Hyper-parameters as returned by :func:`architecture`."""
         k_m, k_s = jax.random.split(key)
         self.morphology = ModifiedMLP(n_params, width, depth, n_radial, n_vertical, n_fourier,
-                                      fourier_sigma, k_m)
-        self.spectrum = ModifiedMLP(n_params, spec_width, spec_depth, 0, 0, n_fourier, fourier_sigma, k_s)
+                                      fourier_sigma, k_m, n_outputs)
+        self.spectrum = ModifiedMLP(n_params, spec_width, spec_depth, 0, 0, n_fourier, fourier_sigma, k_s,
+                                    n_outputs)
         self.log_scale0 = float(log_scale0)
 
     def __call__(self, rho, zeta, x, a):
         return self.morphology(rho, zeta, x, a) + self.spectrum(rho, zeta, x, a) + self.log_scale0
+
+
+def widen_outputs(model: FactorisedPINN, n_outputs: int) -> FactorisedPINN:
+    """A one-output PINN as an ``n_outputs`` one whose every output equals the original: the
+    warm start of a multi-species PINN from a one-species one. (Diffusion only, u is the same for
+    every species, so a diffusion-only PINN is the exact starting point of the curriculum.)"""
+    if model.morphology.out.b.shape != (1,):
+        raise ValueError(f"can only widen a one-output PINN; this one has {model.morphology.out.b.shape[0]}")
+    heads = lambda m: (m.morphology.out, m.spectrum.out)
+    leaves = lambda m: tuple(x for layer in heads(m) for x in (layer.s, layer.v, layer.b))
+    return eqx.tree_at(leaves, model, tuple(jnp.tile(x, (1, n_outputs) if x.ndim == 2 else n_outputs)
+                                            for x in leaves(model)))
 
 
 def architecture(**overrides) -> dict:

@@ -1,13 +1,19 @@
 """The transport problem a PINN solves, written without dimensions (docs/pinn.md).
 
-Physical form (kpc, Myr, GeV; PHYSICS.md section 1), electrons, homogeneous D, uniform losses:
+Physical form (kpc, Myr, GeV; PHYSICS.md section 1), per species, homogeneous D, uniform losses:
 
     0 = Q(E) f(r) g(z) + D(E) lap psi + d/dE (b(E) psi),   psi = 0 at r = R_h and |z| = z_h,
 
-Q = E^-gamma [GeV^-1 kpc^-3 Myr^-1 at E = 1 GeV], f the Lorimer et al. (2006) pulsar profile
-scaled to a maximum of 1, g = exp(-|z|/h) with h = 0.2 kpc (DRAGON2), D = D0 (E/4 GeV)^delta,
-b = Klein-Nishina inverse-Compton loss on the CMB (Khangulyan, Aharonian & Kelner 2014, via
-crinfer.physics.losses) or none. With losses nothing is injected above ``E_ceiling``, where psi = 0.
+E the kinetic energy, Q = (R/GV)^-gamma / beta [GeV^-1 kpc^-3 Myr^-1] (a power law in rigidity
+R per unit kinetic energy; E^-gamma for electrons), f the Lorimer et al. (2006) pulsar profile
+scaled to a maximum of 1, g = exp(-|z|/h) with h = 0.2 kpc (DRAGON2), D = D0 beta^eta (R/4 GV)^delta
+(electrons: R = E/e, beta = 1; protons: exact kinematics, eta = 1), b the continuous loss rate of
+``losses``: none; "ic_cmb", Klein-Nishina inverse Compton on the CMB (Khangulyan, Aharonian &
+Kelner 2014, via crinfer.physics.losses; electrons only); "ic_cmb+gas", that plus the collisional
+losses on a uniform, halo-averaged gas of n_H neutral and n_HII ionised hydrogen (electrons:
+ionisation, bremsstrahlung, Coulomb; protons: ionisation, Coulomb). With losses nothing is
+injected above ``E_ceiling``; electrons have psi = 0 there. Protons need no energy boundary
+condition: their losses vanish at high energy, where the equation is the diffusion-only one.
 
 With rho = r/R_h, zeta = z/z_h, l = ln E and psi = G u, G = Q R_h^2 / D, the equation becomes
 
@@ -31,12 +37,15 @@ from crinfer.core.parameters import Parameter, ParameterSpace
 from crinfer.physics import constants as C
 from crinfer.physics import sources
 from crinfer.physics.diffusion import diffusion_coefficient
+from crinfer.physics.kinematics import PROTON
 
 # The propagation and source parameters a PINN can be conditioned on, with their units.
 PARAMETER_UNITS = {"D0": "1e28 cm^2/s", "delta": "", "z_h": "kpc", "gamma": ""}
 DEFAULT_VALUES = {"D0": 4.0, "delta": 0.5, "z_h": 4.0, "gamma": 2.4}
-LOSS_MODELS = ("none", "ic_cmb")
+LOSS_MODELS = ("none", "ic_cmb", "ic_cmb+gas")
+SPECIES = ("electron", "proton")
 R0_GV = 4.0                 # reference rigidity of D (GALPROP convention)
+PROTON_ETA = 1.0            # D ~ beta^eta for protons (GALPROP's default)
 LORIMER_B, LORIMER_C, R_SUN = 1.9, 5.0, 8.5   # Lorimer et al. 2006 best fit, kpc
 # Maximum of (r/r_sun)^B exp(-C (r - r_sun)/r_sun), at r = B r_sun / C.
 _LORIMER_PEAK = (LORIMER_B / LORIMER_C) ** LORIMER_B * math.exp(-LORIMER_C * (LORIMER_B / LORIMER_C - 1.0))
@@ -44,10 +53,12 @@ _LORIMER_PEAK = (LORIMER_B / LORIMER_C) ** LORIMER_B * math.exp(-LORIMER_C * (LO
 
 @dataclass(frozen=True)
 class PINNProblem:
-    """One electron transport problem, fixed or conditional on ``ranges``.
+    """One transport problem for one or more species, fixed or conditional on ``ranges``.
 
     Args:
-        losses: "none" (diffusion only) or "ic_cmb" (plus Klein-Nishina IC losses on the CMB).
+        species: the species, one network output each ("electron", "proton").
+        losses: "none" (diffusion only), "ic_cmb" (plus Klein-Nishina IC losses on the CMB;
+            electrons only) or "ic_cmb+gas" (plus collisional losses on n_H and n_HII).
         ranges: parameter name -> [low, high] for the parameters the network is conditioned on
             (D0 and z_h on a log scale, delta and gamma linear); the rest take ``fixed``.
         fixed: values of the parameters not in ``ranges`` (defaults: DEFAULT_VALUES).
@@ -55,8 +66,12 @@ class PINNProblem:
         E_min, E_max: energy range of the emulator [GeV] (1e-1 to 1e6 GeV = 1e2 to 1e9 MeV).
         E_ceiling: with losses, no injection above this energy [GeV] and psi(E_ceiling) = 0;
             it lies above E_max so that the boundary layer stays outside the emulated range.
+        n_H, n_HII: uniform neutral and ionised hydrogen densities [cm^-3] of "ic_cmb+gas"
+            (defaults: 1 and 0.03 cm^-3 in discs of half-thickness 0.1 and 0.7 kpc averaged
+            over a 4 kpc halo; helium adds 0.1 n_H).
     """
 
+    species: tuple = ("electron",)
     losses: str = "none"
     ranges: dict = field(default_factory=dict)
     fixed: dict = field(default_factory=dict)
@@ -65,10 +80,22 @@ class PINNProblem:
     E_min: float = 0.1
     E_max: float = 1.0e6
     E_ceiling: float = 1.0e8
+    n_H: float = 0.025
+    n_HII: float = 0.005
 
     def __post_init__(self):
+        object.__setattr__(self, "species", tuple(self.species))
         if self.losses not in LOSS_MODELS:
             raise ConfigurationError(f"losses={self.losses!r}; allowed: {LOSS_MODELS}")
+        bad = [s for s in self.species if s not in SPECIES]
+        if not self.species or bad or len(set(self.species)) != len(self.species):
+            raise ConfigurationError(f"species={list(self.species)} is invalid: need one or more of "
+                                     f"{SPECIES}, each once")
+        if self.losses == "ic_cmb" and "proton" in self.species:
+            raise ConfigurationError("losses='ic_cmb' has no proton losses; use 'ic_cmb+gas' "
+                                     "(protons: ionisation + Coulomb) or 'none'")
+        if not (self.n_H > 0 and self.n_HII >= 0):
+            raise ConfigurationError(f"n_H = {self.n_H} cm^-3 must be > 0 and n_HII = {self.n_HII} cm^-3 >= 0")
         for name in (*self.ranges, *self.fixed):
             if name not in PARAMETER_UNITS:
                 raise ConfigurationError(f"parameter {name!r} is unknown; allowed: {tuple(PARAMETER_UNITS)}")
@@ -148,23 +175,43 @@ class PINNProblem:
         lo, hi = self.l_range
         return 0.5 * (hi - lo)
 
-    # -- coefficients (JAX, float32-safe) ----------------------------------------------------
-    def diffusion(self, lnE, v):
-        """D(E) [kpc^2/Myr]; electrons above 0.1 GeV have R = E/e and beta = 1 to 1e-5."""
-        return diffusion_coefficient(jnp.exp(lnE), v["D0"] * C.CM2_PER_S_TO_KPC2_PER_MYR * 1e28,
-                                     v["delta"], R0=R0_GV)
+    # -- coefficients (JAX, float32-safe); s is the index of the species ---------------------
+    def rigidity_beta(self, lnE, s: int = 0):
+        """(R [GV], beta) at kinetic energy exp(lnE) [GeV]; electrons above 0.1 GeV: R = E/e, beta = 1."""
+        E = jnp.exp(lnE)
+        if self.species[s] == "electron":
+            return E, 1.0
+        return PROTON.rigidity(E), PROTON.beta(E)
 
-    def kappa(self, lnE, v):
+    def diffusion(self, lnE, v, s: int = 0):
+        """D(E) [kpc^2/Myr] = D0 beta^eta (R / 4 GV)^delta."""
+        R, beta = self.rigidity_beta(lnE, s)
+        eta = 0.0 if self.species[s] == "electron" else PROTON_ETA
+        return diffusion_coefficient(R, v["D0"] * C.CM2_PER_S_TO_KPC2_PER_MYR * 1e28, v["delta"],
+                                     R0=R0_GV, eta=eta, beta=beta)
+
+    def injection(self, lnE, v, s: int = 0):
+        """Q(E) = (R/GV)^-gamma / beta [GeV^-1 kpc^-3 Myr^-1] (E^-gamma for electrons)."""
+        R, beta = self.rigidity_beta(lnE, s)
+        return jnp.exp(-v["gamma"] * jnp.log(R)) / beta
+
+    def kappa(self, lnE, v, s: int = 0):
         """b R_h^2 / (E D): radial diffusion time over loss time (0 without losses)."""
         if self.losses == "none":
             return jnp.zeros_like(lnE)
-        ln_b = jnp.interp(lnE, *_ic_cmb_table()[:2])
-        return jnp.exp(ln_b - lnE) * self.R_h**2 / self.diffusion(lnE, v)
+        ln_b = jnp.interp(lnE, *self.loss_table(s)[:2])
+        return jnp.exp(ln_b - lnE) * self.R_h**2 / self.diffusion(lnE, v, s)
 
-    def dln_bG(self, lnE, v):
-        """d ln(b G) / d ln E = d ln b/d ln E - gamma - delta."""
-        lg, _, slope = _ic_cmb_table()
-        return jnp.interp(lnE, lg, slope) - v["gamma"] - v["delta"]
+    def dln_bG(self, lnE, v, s: int = 0):
+        """d ln(b G) / d ln E (for electrons: d ln b / d ln E - gamma - delta)."""
+        lg, _, slope = self.loss_table(s)
+        lnE = jnp.asarray(lnE)
+        ln_G = lambda l: jnp.log(self.scale(l, v, s))
+        return jnp.interp(lnE, lg, slope) + jax.jvp(ln_G, (lnE,), (jnp.ones_like(lnE),))[1]
+
+    def loss_table(self, s: int = 0):
+        """(ln E, ln b, d ln b / d ln E) of species ``s`` under ``losses`` (float32 arrays)."""
+        return _loss_table(self.species[s], self.losses, self.n_H, self.n_HII)
 
     def radial_profile(self, r):
         """f(r): the Lorimer et al. (2006) pulsar profile scaled to a maximum of 1; r in kpc."""
@@ -191,13 +238,13 @@ class PINNProblem:
         """f(r) g(z) at dimensionless rho, zeta."""
         return self.radial_profile(rho * self.R_h) * self.vertical_profile(zeta * v["z_h"])
 
-    def scale(self, lnE, v):
+    def scale(self, lnE, v, s: int = 0):
         """G = Q R_h^2 / D [GeV^-1 kpc^-3]: psi = G u."""
-        return jnp.exp(-v["gamma"] * lnE) * self.R_h**2 / self.diffusion(lnE, v)
+        return self.injection(lnE, v, s) * self.R_h**2 / self.diffusion(lnE, v, s)
 
-    def energy_factor(self, lnE):
-        """1 - E/E_ceiling with losses (psi vanishes at the ceiling), else 1."""
-        if self.losses == "none":
+    def energy_factor(self, lnE, s: int = 0):
+        """1 - E/E_ceiling for electrons with losses (psi vanishes at the ceiling), else 1."""
+        if self.losses == "none" or self.species[s] != "electron":
             return jnp.ones_like(lnE)
         return -jnp.expm1(lnE - math.log(self.E_ceiling))
 
@@ -206,6 +253,7 @@ class PINNProblem:
         d = asdict(self)
         d["ranges"] = {k: [float(a), float(b)] for k, (a, b) in self.ranges.items()}
         d["fixed"] = {k: float(v) for k, v in self.fixed.items()}
+        d["species"] = list(self.species)
         return d
 
     @classmethod
@@ -213,15 +261,23 @@ class PINNProblem:
         return cls(**d)
 
 
-@functools.lru_cache(maxsize=1)
-def _ic_cmb_table(n: int = 4001):
-    """(ln E, ln b, d ln b / d ln E) of the KN IC loss on the CMB over 1e-2..1e10 GeV (float64)."""
-    from crinfer.physics import losses
+@functools.lru_cache(maxsize=8)
+def _loss_table(species: str, losses: str, n_H: float, n_HII: float, n: int = 4001):
+    """(ln E, ln b, d ln b / d ln E) over 1e-2..1e10 GeV for one species (float64 -> float32)."""
+    from crinfer.physics import losses as L
     from crinfer.physics.radiation import CMB
+
+    def b(E):
+        if species == "proton":
+            return L.proton_loss_rate(E, n_H=n_H, n_e=n_HII)
+        rate = L.ic_loss_klein_nishina(E, CMB.T_K, CMB.u_eV_cm3)
+        if losses == "ic_cmb+gas":
+            rate = rate + L.electron_loss_rate(E, n_H=n_H, n_HII=n_HII)
+        return rate
 
     with jax.enable_x64(True), jax.ensure_compile_time_eval():     # concrete even when first called in a trace
         lnE = np.linspace(math.log(1e-2), math.log(1e10), n)
-        ln_b = lambda l: jnp.log(losses.ic_loss_klein_nishina(jnp.exp(l), CMB.T_K, CMB.u_eV_cm3))
+        ln_b = lambda l: jnp.log(b(jnp.exp(l)))
         values = np.asarray(ln_b(jnp.asarray(lnE)))
         slope = np.asarray(jax.vmap(jax.grad(ln_b))(jnp.asarray(lnE)))
     return lnE.astype(np.float32), values.astype(np.float32), slope.astype(np.float32)

@@ -9,7 +9,7 @@ import numpy as np
 
 from crinfer.simulators.transport import analytic
 
-from .problem import PINNProblem, _ic_cmb_table
+from .problem import PINNProblem
 
 
 def _numpy(fn):
@@ -21,20 +21,21 @@ def _numpy(fn):
 
 
 def reference_psi(problem: PINNProblem, theta, r, z, E, n_bessel: int = 100, n_sine: int = 800,
-                  points_per_decade: int = 400) -> np.ndarray:
-    """psi [GeV^-1 kpc^-3] on the outer grid r x z x E [kpc, kpc, GeV] for physical parameters
-    ``theta`` (P,) of the conditioned names; shape (len(r), len(z), len(E))."""
+                  points_per_decade: int = 400, species: int = 0) -> np.ndarray:
+    """psi [GeV^-1 kpc^-3] of the species with index ``species`` on the outer grid r x z x E
+    [kpc, kpc, GeV] for physical parameters ``theta`` (P,) of the conditioned names; shape
+    (len(r), len(z), len(E))."""
     theta = np.asarray(theta, dtype=float).reshape(len(problem.names))
     v = {k: float(np.asarray(x)) for k, x in problem.values(theta).items()}
     r, z, E = (np.atleast_1d(np.asarray(a, dtype=float)) for a in (r, z, E))
     f = _numpy(problem.radial_profile)
     g = _numpy(problem.vertical_profile)
-    D = _numpy(lambda e: problem.diffusion(jnp.log(e), v))
-    Q = lambda e: np.asarray(e, dtype=float) ** -v["gamma"]
+    D = _numpy(lambda e: problem.diffusion(jnp.log(e), v, species))
+    Q = _numpy(lambda e: problem.injection(jnp.log(e), v, species))
     if problem.losses == "none":
         F = analytic.poisson_series(r, z, f, g, problem.R_h, v["z_h"], n_bessel, n_sine)
         return F[:, :, None] * (Q(E) / D(E))[None, None, :]
-    lg, ln_b, _ = (np.asarray(t, dtype=float) for t in _ic_cmb_table())
+    lg, ln_b, _ = (np.asarray(t, dtype=float) for t in problem.loss_table(species))
     b = lambda e: np.exp(np.interp(np.log(e), lg, ln_b))
     return analytic.losses_series(r, z, E, f=f, g=g, Q=Q, D=D, b=b, R_h=problem.R_h, z_h=v["z_h"],
                                   E_max=problem.E_ceiling, n_bessel=n_bessel, n_sine=n_sine,

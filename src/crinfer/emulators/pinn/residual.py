@@ -1,12 +1,12 @@
 """The PINN's solution with hard boundary conditions, and its PDE residual by autodiff.
 
-    u(rho, zeta, x; a) = phi_ADF(rho, zeta) e(x) exp(log N(rho, zeta, x, a)),
+    u_s(rho, zeta, x; a) = phi_ADF(rho, zeta) e_s(x) exp(log N_s(rho, zeta, x, a)),   s: species,
     phi_ADF = (1 - rho^2) sigma(zeta)   (zero on r = R_h and |z| = z_h, even in rho and zeta;
                                          sigma: the 1-D slab solution of the disc, PINNProblem.vertical_trial),
-    e(x) = 1 - E/E_ceiling with losses  (psi = 0 at the energy ceiling), else 1.
+    e_s(x) = 1 - E/E_ceiling for electrons with losses  (psi = 0 at the energy ceiling), else 1.
 
 A collocation point is the row y = (rho, zeta, x, a_1..a_P), all dimensionless. Derivatives are
-nested forward-mode JVPs of the scalar u(y). The residual is divided by a^2 + kappa, the
+nested forward-mode JVPs of u(y), a vector over the species (one pass gives every species). The residual is divided by a^2 + kappa, the
 coefficient of the larger of the vertical-diffusion and loss terms, which keeps it O(1) at every
 energy and halo height. (Dividing by the local size of u as well, a relative residual, diverged.)
 """
@@ -19,12 +19,13 @@ from .problem import PINNProblem
 
 
 def log_u(model, problem: PINNProblem, y):
-    """ln u at one point y (shape (3 + P,))."""
+    """ln u_s at one point y (shape (3 + P,)); shape (S,) for the S species."""
     rho, zeta, x, a = y[0], y[1], y[2], y[3:]
     lnE = problem.l_range[0] + (x + 1.0) * problem.dl_dx
     v = problem.values(problem.from_unit(a) if problem.names else a)
     adf = (1.0 - rho**2) * problem.vertical_trial(zeta, v)
-    return jnp.log(adf * problem.energy_factor(lnE)) + model(rho, zeta, x, a)
+    e = jnp.stack([problem.energy_factor(lnE, s) for s in range(len(problem.species))])
+    return jnp.log(adf * e) + model(rho, zeta, x, a)
 
 
 def u_value(model, problem: PINNProblem, y):
@@ -41,8 +42,8 @@ def _unit(y, i: int):
 
 
 def residual(model, problem: PINNProblem, y, loss_weight=1.0):
-    """Relative residual of the non-dimensional PDE at one point; ``loss_weight`` multiplies the
-    loss term (the curriculum ramps it from 0 to 1)."""
+    """Relative residual of the non-dimensional PDE at one point, shape (S,) over the species;
+    ``loss_weight`` multiplies the loss term (the curriculum ramps it from 0 to 1)."""
     f = lambda yy: u_value(model, problem, yy)
     u_r = _along(f, 0)
     u_z = _along(f, 1)
@@ -55,23 +56,26 @@ def residual(model, problem: PINNProblem, y, loss_weight=1.0):
     lnE = problem.l_range[0] + (x + 1.0) * problem.dl_dx
     aspect2 = (problem.R_h / v["z_h"]) ** 2
     lap = d_rr + d_r / rho + aspect2 * d_zz
-    kappa = problem.kappa(lnE, v)
+    per_species = lambda fn: jnp.stack([fn(lnE, v, s) for s in range(len(problem.species))])
+    kappa = per_species(problem.kappa)
     if problem.losses == "none":
         loss_term = 0.0
     else:
         d_x = _along(f, 2)(y)
-        loss_term = loss_weight * kappa * (d_x / problem.dl_dx + u * problem.dln_bG(lnE, v))
+        loss_term = loss_weight * kappa * (d_x / problem.dl_dx + u * per_species(problem.dln_bG))
     src = problem.source(rho, zeta, v)
     size = aspect2 + loss_weight * kappa
     return (lap + loss_term + src) / size
 
 
 def psi(model, problem: PINNProblem, rho, zeta, lnE, a):
-    """psi [GeV^-1 kpc^-3] at arrays rho, zeta, lnE (same shape) for unit coordinates a (P,)."""
+    """psi [GeV^-1 kpc^-3] at arrays rho, zeta, lnE (same shape) for unit coordinates a (P,);
+    the species are the last axis."""
     x = problem.to_x(lnE)
     ys = jnp.stack([rho, zeta, x], axis=-1)
     ys = jnp.concatenate([ys, jnp.broadcast_to(a, ys.shape[:-1] + a.shape)], axis=-1)
     flat = ys.reshape(-1, ys.shape[-1])
-    u = jax.vmap(lambda y: u_value(model, problem, y))(flat).reshape(rho.shape)
+    u = jax.vmap(lambda y: u_value(model, problem, y))(flat).reshape(rho.shape + (-1,))
     theta = problem.from_unit(a) if problem.names else a
-    return problem.scale(lnE, problem.values(theta)) * u
+    v = problem.values(theta)
+    return jnp.stack([problem.scale(lnE, v, s) for s in range(len(problem.species))], axis=-1) * u

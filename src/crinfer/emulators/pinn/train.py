@@ -78,7 +78,7 @@ def initial_log_scale(problem: PINNProblem) -> float:
 def new_model(problem: PINNProblem, arch: dict, key) -> FactorisedPINN:
     arch = architecture(**arch)
     arch.setdefault("log_scale0", initial_log_scale(problem))
-    return FactorisedPINN(len(problem.names), key, **arch)
+    return FactorisedPINN(len(problem.names), key, n_outputs=len(problem.species), **arch)
 
 
 def sample_points(key, problem: PINNProblem, n_per_bin: int, n_bins: int):
@@ -105,20 +105,21 @@ def point_scales(model, pts):
 
 
 def scaled_residuals(model, problem: PINNProblem, pts, loss_weight, scales=None):
-    """Residuals at ``pts`` (..., 3 + P) times ``scales``: frozen ones (L-BFGS needs a fixed
+    """Residuals at ``pts`` (..., 3 + P), shape (..., S) over the species, times ``scales``: frozen ones (L-BFGS needs a fixed
     objective) or, by default, :func:`point_scales` of the model itself."""
     scales = point_scales(model, pts) if scales is None else scales
     return jax.vmap(jax.vmap(lambda y: residual(model, problem, y, loss_weight)))(pts) * scales
 
 
 def _bin_losses(model, problem, pts, loss_weight, scales=None):
-    """Mean squared scaled residual per energy slice."""
-    return jnp.mean(scaled_residuals(model, problem, pts, loss_weight, scales) ** 2, axis=1)
+    """Mean squared scaled residual per energy slice (over points and species)."""
+    return jnp.mean(scaled_residuals(model, problem, pts, loss_weight, scales) ** 2, axis=(1, 2))
 
 
 def _rad_select(key, problem, model, pool, n_keep, loss_weight):
-    """RAD: per energy slice, n_keep points of the pool drawn with p ~ |R|/mean|R| + 1."""
-    r = jnp.abs(scaled_residuals(model, problem, pool, loss_weight))
+    """RAD: per energy slice, n_keep points of the pool drawn with p ~ |R|/mean|R| + 1
+    (|R| summed over the species)."""
+    r = jnp.sum(jnp.abs(scaled_residuals(model, problem, pool, loss_weight)), axis=-1)
     p = r / jnp.mean(r, axis=1, keepdims=True) + 1.0
     keys = jax.random.split(key, pool.shape[0])
     pick = jax.vmap(lambda k, pk: jax.random.choice(k, pool.shape[1], (n_keep,), p=pk / pk.sum()))(keys, p)

@@ -21,16 +21,16 @@ def validation_grid(z_h: float, R_h: float, E_min: float, E_max: float, n_r=20, 
     return r, z, E
 
 
-def relative_errors(emu: PINNEmulator, theta=(), grid=None) -> dict:
-    """|psi_PINN / psi_ref - 1| on the validation grid for physical ``theta``; returns the grid,
-    both fields (shape (n_r, n_z, n_E)) and the summary numbers."""
+def relative_errors(emu: PINNEmulator, theta=(), grid=None, species: str | None = None) -> dict:
+    """|psi_PINN / psi_ref - 1| of ``species`` on the validation grid for physical ``theta``;
+    returns the grid, both fields (shape (n_r, n_z, n_E)) and the summary numbers."""
     pb = emu.problem
     theta = np.asarray(theta, dtype=float).reshape(len(pb.names))
     z_h = float(pb.values(theta)["z_h"])
     r, z, E = grid if grid is not None else validation_grid(z_h, pb.R_h, pb.E_min, pb.E_max)
-    ref = reference_psi(pb, theta, r, z, E)
+    ref = reference_psi(pb, theta, r, z, E, species=emu.species_index(species))
     R, Z, EE = np.meshgrid(r, z, E, indexing="ij")
-    pinn = np.asarray(emu.psi(R, Z, EE, theta if pb.names else None), dtype=float)
+    pinn = np.asarray(emu.psi(R, Z, EE, theta if pb.names else None, species), dtype=float)
     rel = np.abs(pinn / ref - 1.0)
     return dict(r=r, z=z, E=E, reference=ref, pinn=pinn, rel=rel, **summarise(rel))
 
@@ -52,8 +52,14 @@ def heldout_parameters(emu: PINNEmulator, n: int, seed: int = 2026) -> np.ndarra
 
 def validate(emu: PINNEmulator, n_heldout: int = 5) -> dict:
     """The acceptance metrics over the validation grid: for a fixed-parameter PINN on its one
-    problem, for a conditional one pooled over ``n_heldout`` held-out parameter points."""
-    if not emu.problem.names:
-        return summarise(relative_errors(emu)["rel"])
-    rels = [relative_errors(emu, th)["rel"] for th in heldout_parameters(emu, n_heldout)]
-    return dict(summarise(np.stack(rels)), n_heldout=n_heldout)
+    problem, for a conditional one pooled over ``n_heldout`` held-out parameter points; for
+    several species pooled over them, with each species' own under its name."""
+    pb = emu.problem
+    thetas = heldout_parameters(emu, n_heldout) if pb.names else [()]
+    rels = {sp: np.stack([relative_errors(emu, th, species=sp)["rel"] for th in thetas]) for sp in pb.species}
+    out = summarise(np.stack(list(rels.values())))
+    if pb.names:
+        out["n_heldout"] = n_heldout
+    if len(pb.species) > 1:
+        out.update({sp: summarise(rel) for sp, rel in rels.items()})
+    return out
