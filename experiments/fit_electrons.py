@@ -153,10 +153,10 @@ def main(argv=None):
           flush=True)
 
     fits, diagnostics, seconds = {}, {}, {}
-    for name, model, init in (("stochastic", lambda: stochastic_model(secret, measurement), start),
-                              ("smooth", lambda: smooth_model(smooth, measurement), centre)):
+    for name, model, init, key in (("stochastic", lambda: stochastic_model(secret, measurement), start, keys[0]),
+                                   ("smooth", lambda: smooth_model(smooth, measurement), centre, keys[2])):
         print(f"NUTS: {LABELS[name]}", flush=True)
-        idata, diagnostics[name], seconds[name] = fit_nuts(model, keys[0], size, init_to_value(values=init))
+        idata, diagnostics[name], seconds[name] = fit_nuts(model, key, size, init_to_value(values=init))
         idata.posterior.attrs["method"] = LABELS[name]
         idata.to_netcdf(args.out / f"posterior_{name}.nc")
         fits[LABELS[name]] = idata
