@@ -109,6 +109,10 @@ class PINNEmulator:
         """psi [GeV^-1 kpc^-3] of ``species`` at broadcastable r, z [kpc], E [kinetic, GeV] for
         physical theta (P,)."""
         s = self.species_index(species)
+        return self.psi_all(r, z, E, theta)[..., s]
+
+    def psi_all(self, r, z, E, theta=None):
+        """psi of every species from one network evaluation; the species are the last axis."""
         theta = jnp.zeros(0) if theta is None else jnp.asarray(theta, dtype=jnp.float32)
         if theta.shape != (len(self.problem.names),):
             raise ShapeError(f"theta must have shape ({len(self.problem.names)},) with "
@@ -119,7 +123,7 @@ class PINNEmulator:
             self._check_points(r, z, E, float(z_h) if not isinstance(z_h, jax.core.Tracer) else np.inf)
         r, z, E = jnp.broadcast_arrays(*(jnp.asarray(v, dtype=jnp.float32) for v in (r, z, E)))
         a = self.problem.to_unit(theta) if self.problem.names else theta
-        return self._psi(self.model, r / self.problem.R_h, z / z_h, jnp.log(E), a)[..., s]
+        return self._psi(self.model, r / self.problem.R_h, z / z_h, jnp.log(E), a)
 
     def simulate(self, key, theta):
         """(B, P) physical parameters -> (B, N) psi at ``points``, (B, S, N) for several species
@@ -128,10 +132,8 @@ class PINNEmulator:
         theta = jnp.asarray(theta, dtype=jnp.float32)
         if theta.ndim != 2 or theta.shape[1] != len(self.problem.names):
             raise ShapeError(f"theta must have shape (B, {len(self.problem.names)}), got {theta.shape}")
-        r, z, E = self.points
-        if len(self.problem.species) == 1:
-            return jnp.stack([self.psi(r, z, E, t) for t in theta])
-        return jnp.stack([jnp.stack([self.psi(r, z, E, t, sp) for sp in self.problem.species]) for t in theta])
+        out = jnp.stack([self.psi_all(*self.points, t) for t in theta])      # (B, N, S)
+        return out[..., 0] if len(self.problem.species) == 1 else jnp.moveaxis(out, -1, 1)
 
     # -- artifact -------------------------------------------------------------------------------
     def save(self, directory, train_config: dict | None = None, overwrite: bool = False) -> Path:

@@ -6,9 +6,10 @@
     e_s(x) = 1 - E/E_ceiling for electrons with losses  (psi = 0 at the energy ceiling), else 1.
 
 A collocation point is the row y = (rho, zeta, x, a_1..a_P), all dimensionless. Derivatives are
-nested forward-mode JVPs of u(y), a vector over the species (one pass gives every species). The residual is divided by a^2 + kappa, the
-coefficient of the larger of the vertical-diffusion and loss terms, which keeps it O(1) at every
-energy and halo height. (Dividing by the local size of u as well, a relative residual, diverged.)
+nested forward-mode JVPs of u(y), a vector over the species (one pass gives every species). The
+residual is divided by a^2 + kappa, the coefficient of the larger of the vertical-diffusion and
+loss terms, which keeps it O(1) at every energy and halo height. (Dividing by the local size of u
+as well, a relative residual, diverged.)
 """
 from __future__ import annotations
 
