@@ -22,11 +22,17 @@ N_TERMS = 6
 either series has converged to < 1e-15 relative by then."""
 
 
+def uniform_cell(x, x0, dx, n: int):
+    """(i, w): the cell [x0 + i dx, x0 + (i+1) dx] of a uniform grid of n nodes holding x, and
+    x's weight on node i + 1 (clamped at both ends); no search."""
+    f = jnp.clip((x - x0) / dx, 0.0, n - 1.0)
+    i = jnp.minimum(jnp.floor(f).astype(jnp.int32), n - 2)
+    return i, f - i
+
+
 def _uniform_interp(x, x0, dx, y):
-    """Linear interpolation of y sampled at x0 + i dx (clamped at both ends); no search."""
-    f = jnp.clip((x - x0) / dx, 0.0, y.shape[-1] - 1.0)
-    i = jnp.minimum(jnp.floor(f).astype(jnp.int32), y.shape[-1] - 2)
-    w = f - i
+    """Linear interpolation of y sampled at x0 + i dx (clamped at both ends)."""
+    i, w = uniform_cell(x, x0, dx, y.shape[-1])
     return y[i] * (1.0 - w) + y[i + 1] * w
 
 

@@ -23,7 +23,7 @@ from crinfer.core import ConfigurationError, Observable, check_batch
 from crinfer.physics import constants as C
 
 from .expectation import shell_densities
-from .green import slab_factor
+from .green import slab_factor, uniform_cell
 from .simulator import _FLUX_FACTOR, KAPPA_UNIT, PARAMETERS, PSI_UNIT, RATE_UNIT, CREConfig, log_source_spectrum
 
 
@@ -120,13 +120,9 @@ def _log_shell_table(edges, w, ct_grid):
 
 def _bilinear(table, y_grid, y, x_grid, x):
     """table[(y - y0)/dy, (x - x0)/dx] bilinearly, clamped at the edges; y, x broadcast."""
-    def index(v, grid, n_max):
-        f = jnp.clip((v - grid[0]) / ((grid[1] - grid[0]) / (grid[2] - 1)), 0.0, n_max - 1.0)
-        i = jnp.minimum(jnp.floor(f).astype(jnp.int32), n_max - 2)
-        return i, f - i
-
-    i, wy = index(y, y_grid, table.shape[0])
-    j, wx = index(x, x_grid, table.shape[1])
+    step = lambda grid: (grid[1] - grid[0]) / (grid[2] - 1)
+    i, wy = uniform_cell(y, y_grid[0], step(y_grid), table.shape[0])
+    j, wx = uniform_cell(x, x_grid[0], step(x_grid), table.shape[1])
     top = table[i, j] * (1 - wx) + table[i, j + 1] * wx
     bottom = table[i + 1, j] * (1 - wx) + table[i + 1, j + 1] * wx
     return top * (1 - wy) + bottom * wy
