@@ -105,8 +105,9 @@ def point_scales(model, pts):
 
 
 def scaled_residuals(model, problem: PINNProblem, pts, loss_weight, scales=None):
-    """Residuals at ``pts`` (..., 3 + P), shape (..., S) over the species, times ``scales``: frozen ones (L-BFGS needs a fixed
-    objective) or, by default, :func:`point_scales` of the model itself."""
+    """Residuals at ``pts`` (..., 3 + P), shape (..., S) over the species, times ``scales``:
+    frozen ones (L-BFGS needs a fixed objective) or, by default, :func:`point_scales` of the
+    model itself."""
     scales = point_scales(model, pts) if scales is None else scales
     return jax.vmap(jax.vmap(lambda y: residual(model, problem, y, loss_weight)))(pts) * scales
 
