@@ -51,13 +51,16 @@ LABELS = {"stochastic": "NUTS, SECRET (stochastic)", "smooth": "NUTS, smooth mea
 NUISANCES = ("energy_scale", "log10_norm", "phi_GV")
 
 
-def fit_nuts(model, key, size, init):
-    """NUTS (dense mass matrix: the parameters are strongly correlated) -> (idata, diagnostics, seconds)."""
+def fit_nuts(model, key, size, init, chain_method="parallel"):
+    """NUTS (dense mass matrix: the parameters are strongly correlated) -> (idata, diagnostics, seconds).
+
+    "parallel" runs one chain per CPU device (falls back to "vectorized" with too few devices)."""
+    if size["chains"] > jax.local_device_count():
+        chain_method = "vectorized"
     t0 = time.perf_counter()
     mcmc, idata = sample_model(model, key=key, num_warmup=size["warmup"], num_samples=size["samples"],
                                num_chains=size["chains"], dense_mass=True, target_accept_prob=size["target_accept"],
-                               chain_method="parallel" if size["chains"] <= jax.local_device_count() else "vectorized",
-                               init_strategy=init)
+                               chain_method=chain_method, init_strategy=init)
     seconds = time.perf_counter() - t0
     annotate_units(idata, FIT_PARAMETERS)
     names = list(FIT_PARAMETERS.names) + list(NUISANCES)
@@ -136,6 +139,9 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="CPU-sized chains and simulation budget (a few minutes)")
     ap.add_argument("--secret", type=Path, default=ROOT / "emulators" / "secret_cpu", help="SECRET artifact")
     ap.add_argument("--key", type=int, default=0)
+    ap.add_argument("--chain-method", choices=("parallel", "vectorized"), default="parallel",
+                    help="NUTS chains on one CPU device each (faster) or vectorised on one device (slower; "
+                         "the smooth fit's memory then stops growing with the iterations: docs/electron_fit.md)")
     args = ap.parse_args(argv)
     size = {k: v[1] if args.quick else v[0] for k, v in SIZES.items()}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -156,7 +162,7 @@ def main(argv=None):
     for name, model, init, key in (("stochastic", lambda: stochastic_model(secret, measurement), start, keys[0]),
                                    ("smooth", lambda: smooth_model(smooth, measurement), centre, keys[2])):
         print(f"NUTS: {LABELS[name]}", flush=True)
-        idata, diagnostics[name], seconds[name] = fit_nuts(model, key, size, init_to_value(values=init))
+        idata, diagnostics[name], seconds[name] = fit_nuts(model, key, size, init_to_value(values=init), args.chain_method)
         idata.posterior.attrs["method"] = LABELS[name]
         idata.to_netcdf(args.out / f"posterior_{name}.nc")
         fits[LABELS[name]] = idata
