@@ -78,9 +78,14 @@ def latent_start(secret, measurement, theta):
     return np.clip(z, -4.0, 4.0)
 
 
+def median_prediction(measurement, idata):
+    """Posterior median of psi at the measured points (N,)."""
+    return np.median(np.asarray(idata.posterior["psi_predicted"]).reshape(-1, len(measurement.data)), axis=0)
+
+
 def chi2(measurement, idata):
     """chi^2 of the data at the posterior-median prediction."""
-    pred = np.median(np.asarray(idata.posterior["psi_predicted"]).reshape(-1, len(measurement.data)), axis=0)
+    pred = median_prediction(measurement, idata)
     return float(np.sum(((measurement.data.psi - pred) / measurement.data.sigma_psi) ** 2))
 
 
@@ -103,7 +108,7 @@ def plot_spectrum(measurement, fits, path):
         top.fill_between(energies, lo2, hi2, color=colour, alpha=0.15, lw=0)
         top.fill_between(energies, lo1, hi1, color=colour, alpha=0.3, lw=0)
         top.plot(energies, mid, color=colour, lw=1.2, label=f"{label} (68/95%)")
-        pred = np.median(np.asarray(idata.posterior["psi_predicted"]).reshape(-1, len(data)), axis=0)
+        pred = median_prediction(measurement, idata)
         bottom.plot(data.energy_GeV, (data.psi - pred) / data.sigma_psi, ".", color=colour, ms=4)
     markers = "osD^v"
     for k, name in enumerate(data.experiments):

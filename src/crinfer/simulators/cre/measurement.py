@@ -113,6 +113,7 @@ class MeasurementModel:
         self.sigma_scale = np.array([widths[e][0] for e in experiments])
         self.sigma_log10_norm = np.array([widths[e][1] for e in experiments])
         self.phi_prior_GV = tuple(float(v) for v in phi_prior_GV)
+        self._log_normaliser = float(np.sum(np.log(self.data.sigma_psi)) + 0.5 * len(self.data) * math.log(2 * math.pi))
         self.observable = Observable("psi at the measured points", (len(self.data),), PSI_UNIT,
                                      grid=self.data.energy_GeV, grid_unit="GeV")
 
@@ -142,7 +143,7 @@ class MeasurementModel:
     def log_likelihood(self, predicted):
         """Gaussian log-likelihood (...) of the measured psi given ``predicted`` (..., N)."""
         r = (jnp.asarray(self.data.psi) - predicted) / self.data.sigma_psi
-        return -0.5 * jnp.sum(r**2, axis=-1) - float(np.sum(np.log(self.data.sigma_psi)) + 0.5 * len(self.data) * math.log(2 * math.pi))
+        return -0.5 * jnp.sum(r**2, axis=-1) - self._log_normaliser
 
     def sample_nuisances(self, key, n: int):
         """n draws of (energy_scale (n, K), log10_norm (n, K), phi_GV (n,)) from their priors."""

@@ -85,15 +85,17 @@ def _age_grid(config: CREConfig, E, n_nodes, n_fine=20_001):
     b = lambda e: np.asarray(loss_rate(jnp.asarray(e)))  # noqa: E731
     rows = []
     for E_j in E:
+        def initial_energy_and_dt_du(u):
+            E0 = E_j * np.exp(u**2)
+            return E0, 2.0 * u * E0 / b(E0)
+
         u_top = math.sqrt(math.log(1e8 / E_j))
         u_fine = np.linspace(0.0, u_top, n_fine)
-        E0_fine = E_j * np.exp(u_fine**2)
-        dt_fine = 2.0 * u_fine * E0_fine / b(E0_fine)
+        dt_fine = initial_energy_and_dt_du(u_fine)[1]
         t_fine = np.concatenate([[0.0], np.cumsum(0.5 * (dt_fine[1:] + dt_fine[:-1]) * np.diff(u_fine))])
         u_max = float(np.interp(config.t_max_Myr, t_fine, u_fine)) if t_fine[-1] > config.t_max_Myr else u_top
         u = np.linspace(0.0, u_max, n_nodes)
-        E0 = E_j * np.exp(u**2)
-        rows.append((u, E0, 2.0 * u * E0 / b(E0), C.C_KPC_MYR * np.interp(u, u_fine, t_fine)))
+        rows.append((u, *initial_energy_and_dt_du(u), C.C_KPC_MYR * np.interp(u, u_fine, t_fine)))
     u, E0, dt_du, ct = (np.stack(col) for col in zip(*rows))
     return u, E0, dt_du, ct, b(E)
 
