@@ -91,6 +91,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--training-batch-size", type=int, default=None,
                     help="training batch (default sbi's 200; sbibm's published runs used 10000, capped "
                          "at the simulations)")
+    ap.add_argument("--ensemble-size", type=int, default=1,
+                    help="NPE/NLE/NRE: networks trained on the same simulations, posterior = their mixture "
+                         "(the budget is unchanged; sbibm's published runs used one network)")
     ap.add_argument("--nuts-warmup", type=int, default=500, help="NUTS warmup steps per chain")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--machine", default=platform.node() or "unknown", help="machine label for the report")
@@ -158,7 +161,7 @@ def _run_unit(unit) -> dict:
         fit = train_sbi(sim, method=method, num_simulations=args.num_simulations, key=key,
                         density_estimator=ESTIMATOR[method], estimator_kwargs={"hidden_features": 50},
                         training_kwargs=_training_kwargs(args), mcmc_parameters=_mcmc_parameters(args),
-                        show_progress=progress)
+                        ensemble_size=args.ensemble_size, show_progress=progress)
         run["train_seconds"] = time.perf_counter() - t0
         run["epochs"] = fit.info["per_round"][0]["epochs"]
         run["invalid_simulations"] = fit.info["per_round"][0]["invalid"]
@@ -304,7 +307,7 @@ def _settings(args) -> dict:
         "command": "python experiments/sbibm_check.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "num_simulations": args.num_simulations, "observations": args.observations,
         "posterior_samples": args.posterior_samples, "c2st_samples": args.c2st_samples,
-        "estimators": ESTIMATOR, "hidden_features": 50,
+        "estimators": ESTIMATOR, "hidden_features": 50, "ensemble_size": args.ensemble_size,
         "training": (f"batch {_training_kwargs(args)['training_batch_size']}" if args.training_batch_size
                      else "sbi's default batch 200") + ", lr 5e-4, stop after 20 epochs without improvement"
                     + (f", max {args.max_epochs} epochs" if args.max_epochs else ""),

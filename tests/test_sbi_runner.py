@@ -123,6 +123,30 @@ def test_sequential_npe_runs(proposal):
     PARAMS.validate(posterior_matrix(res.idata, PARAMS.names))
 
 
+@pytest.mark.slow
+def test_ensemble_trains_members_on_the_same_simulations_and_mixes_them():
+    (one, s1), (ens, se) = _tiny(9), _tiny(9, ensemble_size=3)
+    # the budget is unchanged: one batch of simulations, the same as without an ensemble
+    np.testing.assert_array_equal(np.concatenate(s1.calls), np.concatenate(se.calls))
+    members = ens.posterior.posteriors
+    info = ens.info["per_round"][0]
+    assert len(members) == 3 and ens.info["ensemble_size"] == 3 and len(info["member_epochs"]) == 3
+    weights = [dict(m.posterior_estimator.state_dict()) for m in members]
+    single = one.posterior.posterior_estimator.state_dict()
+    assert all(torch.equal(single[k], weights[0][k]) for k in single)  # member 0 = the single network
+    assert not all(torch.equal(weights[0][k], weights[1][k]) for k in single)  # others: own init and split
+    # the posterior is the equal-weight mixture of the members
+    u = torch.tensor([[0.3, -0.4], [0.6, -0.7]])
+    x = torch.as_tensor(XO, dtype=torch.float32)[None]
+    member_lp = torch.stack([m.log_prob(u, x=x) for m in members])
+    expected = torch.logsumexp(member_lp, 0) - np.log(3)
+    np.testing.assert_allclose(ens.posterior.log_prob(u, x=x).detach(), expected.detach(), rtol=1e-5)
+    # draws are shuffled across members, key-determined and inside the prior
+    again, _ = _tiny(9, ensemble_size=3)
+    np.testing.assert_array_equal(posterior_matrix(ens.idata), posterior_matrix(again.idata))
+    PARAMS.validate(posterior_matrix(ens.idata, PARAMS.names))
+
+
 def test_bad_observation_is_rejected():
     with pytest.raises(ShapeError, match=r"shape \(2,\)"):
         run_sbi(GaussSim(), np.zeros(3), num_simulations=100, key=0)
@@ -141,6 +165,10 @@ def test_bad_configuration_is_rejected():
         run_sbi(GaussSim(), XO, num_simulations=100, key=0, estimator_kwargs={"num_transforms": 1})
     with pytest.raises(ConfigurationError, match="embedding_net"):
         run_sbi(GaussSim(), XO, method="NLE", num_simulations=100, key=0, embedding_net=torch.nn.Identity())
+    with pytest.raises(ConfigurationError, match="ensemble_size must be a positive integer, got 0"):
+        run_sbi(GaussSim(), XO, num_simulations=100, key=0, ensemble_size=0)
+    with pytest.raises(ConfigurationError, match="ensemble_size=2 with rounds=2"):
+        run_sbi(GaussSim(), XO, num_simulations=100, key=0, ensemble_size=2, rounds=2)
 
 
 def _likelihood():

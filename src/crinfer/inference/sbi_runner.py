@@ -15,6 +15,7 @@ built here gets a :class:`NullTracker`.
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,7 +92,8 @@ def run_sbi(simulator: Simulator, x_obs, *, method: str = "NPE", num_simulations
             device: str = "cpu", density_estimator: str | None = None, embedding_net=None,
             estimator_kwargs: dict | None = None, training_kwargs: dict | None = None,
             npe_proposal: str = "apt", mcmc_method: str = "slice_np_vectorized",
-            mcmc_parameters: dict | None = None, show_progress: bool = True) -> SbiResult:
+            mcmc_parameters: dict | None = None, ensemble_size: int = 1,
+            show_progress: bool = True) -> SbiResult:
     """Posterior of ``simulator.params`` given ``x_obs`` by NPE, NLE or NRE.
 
     Args:
@@ -112,20 +114,25 @@ def run_sbi(simulator: Simulator, x_obs, *, method: str = "NPE", num_simulations
         training_kwargs: passed to the trainer's ``train`` (e.g. ``training_batch_size``).
         mcmc_method, mcmc_parameters: sampler of NLE/NRE posteriors (sbi MCMCPosterior);
             parameters default to :data:`DEFAULT_MCMC`.
+        ensemble_size: networks trained on the same simulations (same budget), each with its
+            own initialisation and train/validation split; the posterior is their equal-weight
+            mixture (sbi's EnsemblePosterior). Single round only.
         show_progress: sbi's training/sampling bars and the simulation bar.
 
     Raises:
         ShapeError / ObservationError: ``x_obs`` has the wrong shape or non-finite entries.
-        ConfigurationError: an unknown method, proposal or a non-positive count.
+        ConfigurationError: an unknown method, proposal, a non-positive count, or an ensemble
+            with more than one round.
     """
     x = simulator.observable.validate(x_obs)
     _check_rounds(rounds, num_simulations)
+    _check_ensemble(ensemble_size, rounds)
     keys = jax.random.split(as_key(key), rounds + 1)
     fit = _fit(simulator, x, method=method, num_simulations=num_simulations, round_keys=keys[:rounds],
                batch_size=batch_size, device=device, density_estimator=density_estimator,
                embedding_net=embedding_net, estimator_kwargs=estimator_kwargs,
                training_kwargs=training_kwargs, npe_proposal=npe_proposal, mcmc_method=mcmc_method,
-               mcmc_parameters=mcmc_parameters, show_progress=show_progress)
+               mcmc_parameters=mcmc_parameters, ensemble_size=ensemble_size, show_progress=show_progress)
     t0 = time.perf_counter()
     fit.idata = sample_posterior(fit.posterior, simulator.params, x, key=keys[rounds],
                                  num_samples=num_posterior_samples, show_progress=show_progress,
@@ -138,19 +145,21 @@ def train_sbi(simulator: Simulator, *, method: str = "NPE", num_simulations: int
               batch_size: int = 1000, device: str = "cpu", density_estimator: str | None = None,
               embedding_net=None, estimator_kwargs: dict | None = None,
               training_kwargs: dict | None = None, mcmc_method: str = "slice_np_vectorized",
-              mcmc_parameters: dict | None = None, show_progress: bool = True) -> SbiResult:
+              mcmc_parameters: dict | None = None, ensemble_size: int = 1,
+              show_progress: bool = True) -> SbiResult:
     """One amortised round: simulate from the prior, train; sample later with :func:`sample_posterior`.
 
     Same key handling as :func:`run_sbi` with ``rounds=1``: ``run_sbi(key=k)`` trains the same
-    network and then samples with ``jax.random.split(k, 2)[1]``. ``idata`` is ``None``.
+    network(s) and then samples with ``jax.random.split(k, 2)[1]``. ``idata`` is ``None``.
     """
     _check_rounds(1, num_simulations)
+    _check_ensemble(ensemble_size, 1)
     keys = jax.random.split(as_key(key), 2)
     return _fit(simulator, None, method=method, num_simulations=num_simulations, round_keys=keys[:1],
                 batch_size=batch_size, device=device, density_estimator=density_estimator,
                 embedding_net=embedding_net, estimator_kwargs=estimator_kwargs,
                 training_kwargs=training_kwargs, npe_proposal="apt", mcmc_method=mcmc_method,
-                mcmc_parameters=mcmc_parameters, show_progress=show_progress)
+                mcmc_parameters=mcmc_parameters, ensemble_size=ensemble_size, show_progress=show_progress)
 
 
 def sample_posterior(posterior, params, x_obs, *, key, num_samples: int, show_progress: bool = True,
@@ -164,6 +173,8 @@ def sample_posterior(posterior, params, x_obs, *, key, num_samples: int, show_pr
     x_t = torch.as_tensor(np.asarray(x_obs, dtype=np.float32)[None])
     with seeded(key):
         theta = posterior.sample((int(num_samples),), x=x_t, show_progress_bars=show_progress)
+        if _is_ensemble(posterior):  # its draws come grouped by member
+            theta = theta[torch.randperm(theta.shape[0])]
     phys = params.from_internal(theta.detach().cpu().double().numpy())
     return samples_to_inference_data(phys, params, method=method, attrs=attrs)
 
@@ -199,7 +210,7 @@ def simulate_internal(simulator: Simulator, theta_internal: torch.Tensor, *, key
 
 def _fit(simulator, x, *, method, num_simulations, round_keys, batch_size, device, density_estimator,
          embedding_net, estimator_kwargs, training_kwargs, npe_proposal, mcmc_method, mcmc_parameters,
-         show_progress) -> SbiResult:
+         ensemble_size, show_progress) -> SbiResult:
     if not isinstance(simulator, Simulator):
         raise TypeError(f"simulator must implement crinfer's Simulator protocol, got {type(simulator).__name__}")
     if method not in METHODS:
@@ -208,14 +219,16 @@ def _fit(simulator, x, *, method, num_simulations, round_keys, batch_size, devic
         raise ConfigurationError(f"npe_proposal {npe_proposal!r} is not one of {NPE_PROPOSALS}")
     params = simulator.params
     prior = params.sbi_prior(device=device)
+    embedding_nets = [embedding_net] + [copy.deepcopy(embedding_net) for _ in range(ensemble_size - 1)]
     trainer = _make_trainer(method, prior, device=device, density_estimator=density_estimator,
-                            embedding_net=embedding_net, estimator_kwargs=estimator_kwargs,
+                            embedding_net=embedding_nets[0], estimator_kwargs=estimator_kwargs,
                             show_progress=show_progress)
     mcmc = {**DEFAULT_MCMC, **(mcmc_parameters or {})}
     rounds = len(round_keys)
     per_round = _split_budget(num_simulations, rounds)
     x_t = None if x is None else torch.as_tensor(np.asarray(x, dtype=np.float32)[None], device=device)
     info = {"method": method, "num_simulations": int(num_simulations), "rounds": rounds,
+            "ensemble_size": int(ensemble_size),
             "density_estimator": density_estimator or _DEFAULT_ESTIMATOR[method],
             "npe_proposal": npe_proposal if method == "NPE" and rounds > 1 else "",
             "mcmc_method": mcmc_method if method != "NPE" else "", "per_round": []}
@@ -240,15 +253,28 @@ def _fit(simulator, x, *, method, num_simulations, round_keys, batch_size, devic
             tk.setdefault("force_first_round_loss", True)
         with seeded(k_train):
             estimator = trainer.train(**tk)
-        t3 = time.perf_counter()
         posterior = _build_posterior(trainer, method, estimator, mcmc_method, mcmc)
+        summary = trainer.summary
+        round_info = {"epochs": int(summary["epochs_trained"][-1]),
+                      "best_validation_loss": float(summary["best_validation_loss"][-1])}
+        if ensemble_size > 1:
+            members = [(trainer, posterior)] + [
+                _train_member(method, prior, theta, xs, k_train, m, device=device,
+                              density_estimator=density_estimator, embedding_net=embedding_nets[m],
+                              estimator_kwargs=estimator_kwargs, training_kwargs=tk, mcmc_method=mcmc_method,
+                              mcmc=mcmc, show_progress=show_progress)
+                for m in range(1, ensemble_size)]
+            from sbi.inference.posteriors.ensemble_posterior import EnsemblePosterior
+
+            posterior = EnsemblePosterior([p for _, p in members], device=device)
+            round_info.update(
+                member_epochs=[int(t.summary["epochs_trained"][-1]) for t, _ in members],
+                member_best_validation_loss=[float(t.summary["best_validation_loss"][-1]) for t, _ in members])
+        t3 = time.perf_counter()
         if x_t is not None:
             posterior.set_default_x(x_t)
-        summary = trainer.summary
         info["per_round"].append({
-            "simulations": int(theta.shape[0]), "invalid": n_invalid,
-            "epochs": int(summary["epochs_trained"][-1]),
-            "best_validation_loss": float(summary["best_validation_loss"][-1]),
+            "simulations": int(theta.shape[0]), "invalid": n_invalid, **round_info,
             "proposal_seconds": t1 - t0, "simulation_seconds": t2 - t1, "training_seconds": t3 - t2,
         })
         if r + 1 < rounds:
@@ -285,6 +311,28 @@ def _make_trainer(method, prior, *, device, density_estimator, embedding_net, es
     return NRE_B(classifier=classifier_nn(model=model, **kw), **common)
 
 
+def _train_member(method, prior, theta, xs, k_train, m, *, device, density_estimator, embedding_net,
+                  estimator_kwargs, training_kwargs, mcmc_method, mcmc, show_progress):
+    """Ensemble member ``m`` (>= 1): a fresh network on the same simulations, trained under
+    ``fold_in(k_train, m)`` -> (trainer, posterior)."""
+    trainer = _make_trainer(method, prior, device=device, density_estimator=density_estimator,
+                            embedding_net=embedding_net, estimator_kwargs=estimator_kwargs,
+                            show_progress=show_progress)
+    if method == "NPE":
+        trainer.append_simulations(theta, xs, exclude_invalid_x=True)
+    else:
+        trainer.append_simulations(theta, xs, exclude_invalid_x=True, from_round=0)
+    with seeded(jax.random.fold_in(k_train, m)):
+        estimator = trainer.train(**training_kwargs)
+    return trainer, _build_posterior(trainer, method, estimator, mcmc_method, mcmc)
+
+
+def _is_ensemble(posterior) -> bool:
+    from sbi.inference.posteriors.ensemble_posterior import EnsemblePosterior
+
+    return isinstance(posterior, EnsemblePosterior)
+
+
 def _build_posterior(trainer, method, estimator, mcmc_method, mcmc):
     if method == "NPE":
         return trainer.build_posterior(estimator)
@@ -308,6 +356,14 @@ def _next_proposal(method, npe_proposal, posterior, prior, device):
         accept = get_density_thresholder(posterior, quantile=1e-4, num_samples_to_estimate_support=100_000)
         return RestrictedPrior(prior, accept, sample_with="rejection", device=device)
     return posterior
+
+
+def _check_ensemble(ensemble_size, rounds) -> None:
+    if not isinstance(ensemble_size, (int, np.integer)) or ensemble_size < 1:
+        raise ConfigurationError(f"ensemble_size must be a positive integer, got {ensemble_size!r}")
+    if ensemble_size > 1 and rounds > 1:
+        raise ConfigurationError(
+            f"ensemble_size={ensemble_size} with rounds={rounds}: ensembles are single-round (amortised) only")
 
 
 def _split_budget(total: int, rounds: int) -> list[int]:
