@@ -36,8 +36,8 @@ from crinfer.inference.compare import compare  # noqa: E402
 from crinfer.inference.numpyro_runner import nuts_diagnostics, sample_model  # noqa: E402
 from crinfer.inference.results import annotate_units  # noqa: E402
 from crinfer.inference.sbi_runner import run_sbi  # noqa: E402
-from crinfer.simulators.cre.fit import (FIT_PARAMETERS, MeasuredSpectrumSimulator, power_shift,  # noqa: E402
-                                        smooth_model, stochastic_model)
+from crinfer.simulators.cre.fit import (FIT_PARAMETERS, LATENTS, MeasuredSpectrumSimulator,  # noqa: E402
+                                        power_shift, smooth_model, stochastic_model)
 from crinfer.simulators.cre.measurement import ElectronData, MeasurementModel  # noqa: E402
 from crinfer.simulators.cre.smooth import SmoothMeanSpectrum  # noqa: E402
 
@@ -67,15 +67,18 @@ def fit_nuts(model, key, size, init, chain_method="parallel"):
     return idata, nuts_diagnostics(idata, var_names=names), seconds
 
 
-def latent_start(secret, measurement, theta):
-    """SECRET's standardised latent that puts psi_LIS through the data (flat beyond them): a
-    starting point from which the chains need not first find the measured normalisation."""
+def latent_start(secret, measurement, theta, latent):
+    """{site: value} of the stochastic model's latent that puts psi_LIS through the data (flat
+    beyond them): a start from which the chains need not first find the measured normalisation."""
     data = measurement.data
     order = np.argsort(data.energy_GeV)
     psi = np.interp(np.log(measurement.grid_GeV), np.log(data.energy_GeV[order]), data.psi[order])
-    shift = float(power_shift(np.array([theta[n] for n in FIT_PARAMETERS.names])))
-    z = (psi - shift - secret.normalisation["x_mean"]) / secret.normalisation["x_std"]
-    return np.clip(z, -4.0, 4.0)
+    values = np.array([theta[n] for n in FIT_PARAMETERS.names])
+    psi_src = psi - float(power_shift(values))
+    if latent == "noise":
+        return {"psi_src_noise": np.clip(np.asarray(secret.to_noise(psi_src, values[:5])), -3.0, 3.0)}
+    z = (psi_src - secret.normalisation["x_mean"]) / secret.normalisation["x_std"]
+    return {"psi_src_standardised": np.clip(z, -4.0, 4.0)}
 
 
 def median_prediction(measurement, idata):
@@ -147,6 +150,9 @@ def main(argv=None):
     ap.add_argument("--chain-method", choices=("parallel", "vectorized"), default="parallel",
                     help="NUTS chains on one CPU device each (faster) or vectorised on one device (slower; "
                          "the smooth fit's memory then stops growing with the iterations: docs/electron_fit.md)")
+    ap.add_argument("--latent", choices=LATENTS, default="centred",
+                    help="the stochastic fit's latent spectrum: itself with SECRET's density (centred: fast, "
+                         "diverges at SECRET's ridges) or SECRET's noise (non-centred: fewer divergences, ~10x slower)")
     args = ap.parse_args(argv)
     size = {k: v[1] if args.quick else v[0] for k, v in SIZES.items()}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -158,13 +164,13 @@ def main(argv=None):
     measurement = MeasurementModel(grid, ElectronData.load(grid[0], grid[-1]))
     smooth = SmoothMeanSpectrum(n_nodes=size["smooth_nodes"])
     centre = {p.name: 0.5 * (p.low + p.high) for p in FIT_PARAMETERS}
-    start = {**centre, "psi_src_standardised": latent_start(secret, measurement, centre)}
+    start = {**centre, **latent_start(secret, measurement, centre, args.latent)}
     print(f"{len(measurement.data)} points of {', '.join(measurement.experiments)} in "
           f"{grid[0]:.3g}-{grid[-1]:.3g} GeV; SECRET {args.secret.name} ({secret.card.n_train} training simulations)",
           flush=True)
 
     fits, diagnostics, seconds = {}, {}, {}
-    for name, model, init, key in (("stochastic", lambda: stochastic_model(secret, measurement), start, keys[0]),
+    for name, model, init, key in (("stochastic", lambda: stochastic_model(secret, measurement, args.latent), start, keys[0]),
                                    ("smooth", lambda: smooth_model(smooth, measurement), centre, keys[2])):
         print(f"NUTS: {LABELS[name]}", flush=True)
         idata, diagnostics[name], seconds[name] = fit_nuts(model, key, size, init_to_value(values=init), args.chain_method)
@@ -186,7 +192,7 @@ def main(argv=None):
     comparison.corner(args.out / "corner.png", title="All-electron fit: stochastic vs smooth vs NPE")
     plot_spectrum(measurement, fits, args.out / "spectrum.png")
     chi2s = {name: chi2(measurement, fits[LABELS[name]]) for name in ("stochastic", "smooth")}
-    summary = {"quick": args.quick, "secret": str(args.secret), "secret_n_train": secret.card.n_train,
+    summary = {"quick": args.quick, "secret": str(args.secret), "secret_n_train": secret.card.n_train, "latent": args.latent,
                "points": len(measurement.data), "experiments": list(measurement.experiments), "sizes": size,
                "diagnostics": diagnostics, "chi2_at_median": chi2s, "seconds": seconds,
                "total_seconds": time.perf_counter() - t_start, "npe_epochs": npe.info.get("epochs")}

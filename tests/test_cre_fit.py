@@ -124,7 +124,9 @@ def test_mock_measurements_are_keyed_and_have_the_stated_errors(measurement):
 
 
 def test_stochastic_model_log_density_is_prior_plus_secret_plus_data(measurement):
-    """NumPyro's joint density of the stochastic model, assembled by hand from its parts."""
+    """NumPyro's joint density of the stochastic model, assembled by hand from its parts, for
+    both latents: centred (SECRET's density on psi_src) and noise (a standard normal on eps with
+    psi_src = SECRET.from_noise(eps))."""
     import numpyro.distributions as dist
     from numpyro.infer.util import log_density
 
@@ -138,16 +140,29 @@ def test_stochastic_model_log_density_is_prior_plus_secret_plus_data(measurement
     s, n, phi = np.linspace(-0.01, 0.01, K), np.linspace(0.01, -0.01, K), 0.4
     values = {p: v for p, v in zip(FIT_PARAMETERS.names, theta)}
     values.update(psi_src_standardised=z, energy_scale=s, log10_norm=n, phi_GV=phi)
-    got, _ = log_density(lambda: stochastic_model(secret, measurement), (), {}, values)
+    got, _ = log_density(lambda: stochastic_model(secret, measurement), (), {}, values)  # centred
 
     psi_src = secret.normalisation["x_mean"] + secret.normalisation["x_std"] * z
     prior = -np.sum(np.log(FIT_PARAMETERS.high - FIT_PARAMETERS.low))
     prior += float(dist.Normal(0, measurement.sigma_scale).log_prob(s).sum())
     prior += float(dist.Normal(0, measurement.sigma_log10_norm).log_prob(n).sum())
     prior += float(dist.TruncatedNormal(0.6, 0.2, low=0.0).log_prob(phi))
-    pred = measurement.predict(psi_src + float(power_shift(theta)), s, n, phi)
-    want = prior + float(secret.log_prob(psi_src, theta[:5])) + float(measurement.log_likelihood(pred))
+
+    def data_term(psi):
+        return float(measurement.log_likelihood(measurement.predict(psi + float(power_shift(theta)), s, n, phi)))
+
+    want = prior + float(secret.log_prob(psi_src, theta[:5])) + data_term(psi_src)
     np.testing.assert_allclose(float(got), want, rtol=1e-10)
+
+    eps = np.linspace(1.5, -1.5, secret.spec.features)
+    values.pop("psi_src_standardised")
+    got, _ = log_density(lambda: stochastic_model(secret, measurement, "noise"), (), {},
+                         {**values, "psi_src_noise": eps})
+    normal = float(dist.Normal(0, 1).log_prob(eps).sum())
+    want = prior + normal + data_term(np.asarray(secret.from_noise(eps, theta[:5])))
+    np.testing.assert_allclose(float(got), want, rtol=1e-10)
+    with pytest.raises(ConfigurationError, match="latent='raw'"):
+        log_density(lambda: stochastic_model(secret, measurement, "raw"), (), {}, values)
 
 
 def test_measured_spectrum_simulator_is_keyed(measurement):

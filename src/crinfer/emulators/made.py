@@ -109,6 +109,8 @@ class MADEEmulator:
                    epsilon=spec.epsilon, activation=spec.activation)
         self._log_prob_z = jax.jit(partial(made_jax.log_prob_per_feature, **net))
         self._sample_z = jax.jit(partial(made_jax.sample, features=spec.features, **net), static_argnums=(3,))
+        self._from_noise_z = jax.jit(partial(made_jax.from_noise, features=spec.features, **net))
+        self._to_noise_z = jax.jit(partial(made_jax.to_noise, **net))
 
     # -- coordinates ----------------------------------------------------------
     def to_network_x(self, x):
@@ -152,6 +154,33 @@ class MADEEmulator:
         ctx = self.to_network_theta(theta)
         z = self._sample_z(self.weights, as_key(key), ctx, int(ctx.shape[0]))
         return z[:, self._inverse_order] * self._x_std + self._x_mean
+
+    # -- noise coordinates (non-centred parametrisation) ----------------------
+    def from_noise(self, eps, theta=None):
+        """x (..., D) whose autoregressive conditional CDFs are Phi(eps): eps ~ N(0, I) (..., D)
+        gives x ~ this MADE. Differentiable in eps and theta (JAX): the latent of a NumPyro model
+        can be eps instead of x, which turns the MADE's thin, curved high-density ridges (its
+        conditionals at the epsilon floor) into a standard normal."""
+        self._check_theta(theta)
+        eps = jnp.asarray(eps, self.dtype)
+        ctx = self.to_network_theta(theta)
+        if ctx is not None:
+            batch = jnp.broadcast_shapes(eps.shape[:-1], ctx.shape[:-1])
+            eps = jnp.broadcast_to(eps, batch + eps.shape[-1:])
+            ctx = jnp.broadcast_to(ctx, batch + ctx.shape[-1:])
+        z = self._from_noise_z(self.weights, eps, ctx)
+        return z[..., self._inverse_order] * self._x_std + self._x_mean
+
+    def to_noise(self, x, theta=None):
+        """The inverse of :meth:`from_noise`: eps (..., D) of x (..., D)."""
+        self._check_theta(theta)
+        z = self.to_network_x(x)
+        ctx = self.to_network_theta(theta)
+        if ctx is not None:
+            batch = jnp.broadcast_shapes(z.shape[:-1], ctx.shape[:-1])
+            z = jnp.broadcast_to(z, batch + z.shape[-1:])
+            ctx = jnp.broadcast_to(ctx, batch + ctx.shape[-1:])
+        return self._to_noise_z(self.weights, z, ctx)
 
     def _check_theta(self, theta, single=False):
         if self.params is None:

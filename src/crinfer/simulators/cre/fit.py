@@ -9,7 +9,9 @@ psi_MC(theta) + log10_L - log10 R_SN. A smooth model cannot tell R_SN at all.
 
 * :func:`stochastic_model`: psi_LIS from psi_src ~ SECRET(theta), a latent
   vector on the emulator's energy bins -- the marginalisation over where and when the nearby
-  sources happened to be -- then the measurement chain of :mod:`.measurement`.
+  sources happened to be -- then the measurement chain of :mod:`.measurement`. The latent is
+  psi_src itself with density SECRET(psi_src | theta) (centred, the default) or SECRET's noise
+  eps ~ N(0, I) with psi_src = SECRET.from_noise(eps, theta) (non-centred).
 * :func:`smooth_model`: psi_LIS from the smooth-source mean (:mod:`.smooth`): the same fit
   without stochasticity.
 * :class:`MeasuredSpectrumSimulator`: theta -> SECRET draw -> nuisances and noise: what sbi's NPE
@@ -61,17 +63,36 @@ def _observe(measurement: MeasurementModel, psi_lis):
     numpyro.factor("measurements", measurement.log_likelihood(predicted))
 
 
-def stochastic_model(secret, measurement: MeasurementModel):
-    """NumPyro model with psi_src ~ SECRET(theta) latent (sampled in SECRET's standardised units)."""
+LATENTS = ("noise", "centred")
+
+
+def stochastic_model(secret, measurement: MeasurementModel, latent: str = "centred"):
+    """NumPyro model with psi_src ~ SECRET(theta) latent.
+
+    latent="centred": site ``psi_src_standardised`` (SECRET's standardised units) with a factor
+    SECRET(psi_src | theta). SECRET's conditionals given the earlier bins are mostly at their
+    width floor (the spectra have few degrees of freedom), so this density has thin, curved
+    ridges, where NUTS can diverge. latent="noise": site ``psi_src_noise`` ~ N(0, I) mapped by
+    SECRET's inverse Rosenblatt transform (``MADEEmulator.from_noise``): the ridges become a
+    standard normal (fewer divergences), at ~19 network passes per gradient instead of one and
+    a posterior curved between theta and eps (deeper trees): docs/electron_fit.md.
+    """
     import numpyro
     import numpyro.distributions as dist
 
     _check_grid(secret.observable.grid, measurement)
+    if latent not in LATENTS:
+        raise ConfigurationError(f"latent={latent!r}; allowed: {LATENTS}")
     theta = FIT_PARAMETERS.numpyro_sample()
     x_mean, x_std = secret.normalisation["x_mean"], secret.normalisation["x_std"]
-    z = numpyro.sample("psi_src_standardised", dist.ImproperUniform(dist.constraints.real, (), (len(x_mean),)))
-    psi_src = x_mean + x_std * z
-    numpyro.factor("secret", secret.log_prob(psi_src, theta[:5]))
+    if latent == "noise":
+        eps = numpyro.sample("psi_src_noise", dist.Normal(0.0, 1.0).expand((len(x_mean),)).to_event(1))
+        psi_src = secret.from_noise(eps, theta[:5])
+    else:
+        z = numpyro.sample("psi_src_standardised", dist.ImproperUniform(dist.constraints.real, (), (len(x_mean),)))
+        psi_src = x_mean + x_std * z
+        numpyro.factor("secret", secret.log_prob(psi_src, theta[:5]))
+    numpyro.deterministic("psi_src", psi_src)
     _observe(measurement, psi_src + power_shift(theta))
 
 
