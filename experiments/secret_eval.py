@@ -6,14 +6,16 @@ Monte Carlo, as in seed 003 section 4.
         --single-store campaigns/cre_single --grid-store campaigns/cre_grid
     python experiments/secret_eval.py --out reports/secret_cpu --secret emulators/secret_cpu --no-single \\
         --heldout-points 16 --heldout-realisations 200 --timing-n 100000   # a shipped artifact, no training
+    python experiments/secret_eval.py --out reports/secret_single40k --single-store campaigns/cre_single_40k \
+        --no-conditional --timing-n 100000                                  # single-point MADE only
 
 Without stores the simulations are run here with crinfer.simulators.cre (sizes below; --quick
 makes them CPU-sized). Writes DIR/summary.json with classifier_accuracy_single (sbi's c2st MLP,
 5-fold cross-validation, both sets standardised), dq{5,16,50,84,95}_frac_below_0p05 / _0p1 (the
 fraction of held-out parameter points, half of them at the centres of the training-grid cells,
-whose max-over-energy quantile deviation is below 0.05 / 0.1 dex), sample_1e6_s, logprob_1e6_s,
-the device and every training size; DIR/*.png (marginals, quantile bands); DIR/made_single/ and
-DIR/secret/ (the artifacts).
+whose max-over-energy quantile deviation is below 0.05 / 0.1 dex), sample_1e6_s, logprob_1e6_s
+(of SECRET, or of the single-point MADE with --no-conditional), the device and every training
+size; DIR/*.png (marginals, quantile bands); DIR/made_single/ and DIR/secret/ (the artifacts).
 """
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ def simulate(sim, key, theta_rows, n_each):
 
 def single_point_data(args, size):
     if args.single_store:
-        _, x, _ = load_dataset(args.single_store)
+        _, x, _ = load_dataset(args.single_store, partial=args.partial)
         n_test = min(size["single_test"], len(x) // 10)
         return x[n_test:], x[:n_test]
     params = single_point_parameters()
@@ -139,44 +141,28 @@ def plot_bands(energies, sims, samples, title, path):
     plt.close(fig)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--quick", action="store_true", help="CPU-sized data and training")
-    ap.add_argument("--single-store", type=Path, help="campaign store of the single point (cre_single.toml)")
-    ap.add_argument("--grid-store", type=Path, help="campaign store of the 5-D grid (cre_grid.toml)")
-    ap.add_argument("--secret", type=Path, help="evaluate this conditional artifact instead of training one")
-    ap.add_argument("--no-single", action="store_true", help="skip the single-point MADE")
-    ap.add_argument("--heldout-points", type=int, help="held-out parameter points (default by --quick)")
-    ap.add_argument("--heldout-realisations", type=int, help="Monte Carlo realisations per held-out point")
-    ap.add_argument("--timing-n", type=int, help="draws per timing call, scaled to 1e6 (default 1e6; 1e5 on a "
-                    "CPU: 1e6 float64 draws need ~10 GB)")
-    ap.add_argument("--key", type=int, default=0)
-    args = ap.parse_args(argv)
-    size = {k: v[1] if args.quick else v[0] for k, v in SIZES.items()}
-    for name in ("heldout_points", "heldout_realisations", "timing_n"):
-        if getattr(args, name) is not None:
-            size[name] = getattr(args, name)
-    train = dict(max_epochs=150 if args.quick else 2000, patience=10 if args.quick else 30, progress=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    summary = {"quick": args.quick, "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}"}
+def evaluate_single(args, size, train):
+    """Train the single-point MADE; C2ST against held-out simulations -> (made, summary entries)."""
+    x_train, x_test = single_point_data(args, size)
+    made = train_made(x_train, key=args.key, name="made_single", **train)
+    made.save(args.out / "made_single", overwrite=True)
+    n_c2st = min(10_000, len(x_test))
+    samples = np.asarray(made.sample(args.key + 10, n_c2st))
+    out = dict(classifier_accuracy_single=c2st(x_test[:n_c2st], samples), single_n_train=made.card.n_train,
+               single_n_validation=made.card.n_validation, single_n_c2st=n_c2st)
+    plot_single(x_test, samples, SINGLE_ENERGIES, args.out / "single_point_marginals.png")
+    print(f"single point: c2st accuracy {out['classifier_accuracy_single']:.3f} "
+          f"({made.card.n_train} training simulations)", flush=True)
+    return made, out
 
-    if not args.no_single:
-        x_train, x_test = single_point_data(args, size)
-        made = train_made(x_train, key=args.key, name="made_single", **train)
-        made.save(args.out / "made_single", overwrite=True)
-        n_c2st = min(10_000, len(x_test))
-        samples = np.asarray(made.sample(args.key + 10, n_c2st))
-        summary.update(classifier_accuracy_single=c2st(x_test[:n_c2st], samples), single_n_train=made.card.n_train,
-                       single_n_validation=made.card.n_validation, single_n_c2st=n_c2st)
-        plot_single(x_test, samples, SINGLE_ENERGIES, args.out / "single_point_marginals.png")
-        print(f"single point: c2st accuracy {summary['classifier_accuracy_single']:.3f} "
-              f"({made.card.n_train} training simulations)", flush=True)
 
+def evaluate_conditional(args, size, train):
+    """Train (or load) SECRET; quantile deviations at held-out points -> (secret, summary entries, a held-out theta)."""
     theta, x, heldout, x_held, n_offset = conditional_data(args, size)
+    out = {}
     if args.secret:
         secret = MADEEmulator.load(args.secret)
-        summary["secret"] = str(args.secret)
+        out["secret"] = str(args.secret)
     else:
         spec = MADESpec.with_random_order(args.key, x.shape[1], context_features=len(PARAMETERS))
         secret = train_made(x, theta, PARAMETERS, spec, key=args.key, name="secret", **train)
@@ -193,14 +179,53 @@ def main(argv=None):
     dev = np.array(dev)
     for j, q in enumerate(QUANTILES):
         for tol in (0.05, 0.1):
-            summary[f"dq{round(100 * q)}_frac_below_{str(tol).replace('.', 'p')}"] = float(fraction_below(dev[:, j], tol))
-    summary.update(conditional_n_train=secret.card.n_train, conditional_n_validation=secret.card.n_validation,
-                   heldout_points=len(heldout), heldout_offset_points=n_offset,
-                   heldout_realisations=x_held.shape[1], dq_max_per_point=dev.tolist())
+            out[f"dq{round(100 * q)}_frac_below_{str(tol).replace('.', 'p')}"] = float(fraction_below(dev[:, j], tol))
+    out.update(conditional_n_train=secret.card.n_train, conditional_n_validation=secret.card.n_validation,
+               heldout_points=len(heldout), heldout_offset_points=n_offset,
+               heldout_realisations=x_held.shape[1], dq_max_per_point=dev.tolist())
     np.savez(args.out / "heldout.npz", theta=heldout, deviations=dev)
+    return secret, out, heldout[0]
 
-    sample_s, logprob_s = speed(secret, heldout[0], size["timing_n"])
-    summary.update(sample_1e6_s=sample_s, logprob_1e6_s=logprob_s, timing_measured_on=size["timing_n"])
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--quick", action="store_true", help="CPU-sized data and training")
+    ap.add_argument("--single-store", type=Path, help="campaign store of the single point (cre_single.toml)")
+    ap.add_argument("--grid-store", type=Path, help="campaign store of the 5-D grid (cre_grid.toml)")
+    ap.add_argument("--partial", action="store_true",
+                    help="use the finished chunks of an incomplete --single-store campaign")
+    ap.add_argument("--secret", type=Path, help="evaluate this conditional artifact instead of training one")
+    ap.add_argument("--no-single", action="store_true", help="skip the single-point MADE")
+    ap.add_argument("--no-conditional", action="store_true", help="skip the conditional SECRET")
+    ap.add_argument("--heldout-points", type=int, help="held-out parameter points (default by --quick)")
+    ap.add_argument("--heldout-realisations", type=int, help="Monte Carlo realisations per held-out point")
+    ap.add_argument("--timing-n", type=int, help="draws per timing call, scaled to 1e6 (default 1e6; 1e5 on a "
+                    "CPU: 1e6 float64 draws need ~10 GB)")
+    ap.add_argument("--key", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.no_single and args.no_conditional:
+        ap.error("--no-single and --no-conditional leave nothing to evaluate")
+    size = {k: v[1] if args.quick else v[0] for k, v in SIZES.items()}
+    for name in ("heldout_points", "heldout_realisations", "timing_n"):
+        if getattr(args, name) is not None:
+            size[name] = getattr(args, name)
+    train = dict(max_epochs=150 if args.quick else 2000, patience=10 if args.quick else 30, progress=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    summary = {"quick": args.quick, "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}"}
+
+    if not args.no_single:
+        made, single = evaluate_single(args, size, train)
+        summary.update(single)
+        timed_on = (made, None, "single-point MADE")
+    if not args.no_conditional:
+        secret, conditional, theta0 = evaluate_conditional(args, size, train)
+        summary.update(conditional)
+        timed_on = (secret, theta0, "SECRET")
+    emu, theta, label = timed_on
+    sample_s, logprob_s = speed(emu, theta, size["timing_n"])
+    summary.update(sample_1e6_s=sample_s, logprob_1e6_s=logprob_s, timing_measured_on=size["timing_n"],
+                   timed_model=label)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "dq_max_per_point"}, indent=2))
 
