@@ -128,13 +128,7 @@ class MADEEmulator:
     # -- Likelihood -----------------------------------------------------------
     def log_prob(self, x, theta=None):
         """log p(x | theta) [per unit of x^D]; x (..., D), theta (..., P) broadcastable. JAX."""
-        self._check_theta(theta)
-        z = self.to_network_x(x)
-        ctx = self.to_network_theta(theta)
-        if ctx is not None:
-            batch = jnp.broadcast_shapes(z.shape[:-1], ctx.shape[:-1])
-            z = jnp.broadcast_to(z, batch + z.shape[-1:])
-            ctx = jnp.broadcast_to(ctx, batch + ctx.shape[-1:])
+        z, ctx = self._network_inputs(self.to_network_x(x), theta)
         return self._log_prob_z(self.weights, z, ctx)[..., 1:].sum(-1) - self._log_jacobian
 
     # -- Simulator ------------------------------------------------------------
@@ -161,26 +155,24 @@ class MADEEmulator:
         gives x ~ this MADE. Differentiable in eps and theta (JAX): the latent of a NumPyro model
         can be eps instead of x, which turns the MADE's thin, curved high-density ridges (its
         conditionals at the epsilon floor) into a standard normal."""
-        self._check_theta(theta)
-        eps = jnp.asarray(eps, self.dtype)
-        ctx = self.to_network_theta(theta)
-        if ctx is not None:
-            batch = jnp.broadcast_shapes(eps.shape[:-1], ctx.shape[:-1])
-            eps = jnp.broadcast_to(eps, batch + eps.shape[-1:])
-            ctx = jnp.broadcast_to(ctx, batch + ctx.shape[-1:])
+        eps, ctx = self._network_inputs(jnp.asarray(eps, self.dtype), theta)
         z = self._from_noise_z(self.weights, eps, ctx)
         return z[..., self._inverse_order] * self._x_std + self._x_mean
 
     def to_noise(self, x, theta=None):
         """The inverse of :meth:`from_noise`: eps (..., D) of x (..., D)."""
-        self._check_theta(theta)
-        z = self.to_network_x(x)
-        ctx = self.to_network_theta(theta)
-        if ctx is not None:
-            batch = jnp.broadcast_shapes(z.shape[:-1], ctx.shape[:-1])
-            z = jnp.broadcast_to(z, batch + z.shape[-1:])
-            ctx = jnp.broadcast_to(ctx, batch + ctx.shape[-1:])
+        z, ctx = self._network_inputs(self.to_network_x(x), theta)
         return self._to_noise_z(self.weights, z, ctx)
+
+    def _network_inputs(self, values, theta):
+        """Check theta; (values, standardised theta) broadcast to one batch shape (theta None if
+        unconditional)."""
+        self._check_theta(theta)
+        ctx = self.to_network_theta(theta)
+        if ctx is None:
+            return values, None
+        batch = jnp.broadcast_shapes(values.shape[:-1], ctx.shape[:-1])
+        return jnp.broadcast_to(values, batch + values.shape[-1:]), jnp.broadcast_to(ctx, batch + ctx.shape[-1:])
 
     def _check_theta(self, theta, single=False):
         if self.params is None:
