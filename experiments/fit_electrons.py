@@ -9,7 +9,8 @@ measurement chain (crinfer.simulators.cre.measurement: force-field modulation, p
 energy scale and normalisation, stat + sys errors):
 
 1. NUTS with the SECRET emulator: the spectrum on the 19 bins is a latent vector with density
-   SECRET(psi | theta) (marginalising over source stochasticity);
+   SECRET(psi | theta) (marginalising over source stochasticity), sampled as itself or, with
+   --latent noise, through SECRET's noise (docs/electron_fit.md);
 2. NUTS with the smooth-source mean spectrum (no stochasticity);
 3. sbi NPE trained on SECRET draws passed through the measurement chain with nuisances drawn
    from their priors.
@@ -152,7 +153,8 @@ def main(argv=None):
                          "the smooth fit's memory then stops growing with the iterations: docs/electron_fit.md)")
     ap.add_argument("--latent", choices=LATENTS, default="centred",
                     help="the stochastic fit's latent spectrum: itself with SECRET's density (centred: fast, "
-                         "diverges at SECRET's ridges) or SECRET's noise (non-centred: fewer divergences, ~10x slower)")
+                         "diverges at SECRET's ridges) or SECRET's noise (non-centred: fewer divergences, "
+                         "~30x slower at the quick size)")
     args = ap.parse_args(argv)
     size = {k: v[1] if args.quick else v[0] for k, v in SIZES.items()}
     args.out.mkdir(parents=True, exist_ok=True)

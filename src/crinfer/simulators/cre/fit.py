@@ -63,7 +63,7 @@ def _observe(measurement: MeasurementModel, psi_lis):
     numpyro.factor("measurements", measurement.log_likelihood(predicted))
 
 
-LATENTS = ("noise", "centred")
+LATENTS = ("centred", "noise")
 
 
 def stochastic_model(secret, measurement: MeasurementModel, latent: str = "centred"):
