@@ -83,19 +83,20 @@ def _age_grid(config: CREConfig, E, n_nodes, n_fine=20_001):
     interpolated, so that the age cut t = t_max falls on the last node."""
     loss_rate = jax.jit(config.loss_rate)
     b = lambda e: np.asarray(loss_rate(jnp.asarray(e)))  # noqa: E731
+
+    def initial_energy_and_dt_du(E_j, u):
+        E0 = E_j * np.exp(u**2)
+        return E0, 2.0 * u * E0 / b(E0)
+
     rows = []
     for E_j in E:
-        def initial_energy_and_dt_du(u):
-            E0 = E_j * np.exp(u**2)
-            return E0, 2.0 * u * E0 / b(E0)
-
         u_top = math.sqrt(math.log(1e8 / E_j))
         u_fine = np.linspace(0.0, u_top, n_fine)
-        dt_fine = initial_energy_and_dt_du(u_fine)[1]
+        dt_fine = initial_energy_and_dt_du(E_j, u_fine)[1]
         t_fine = np.concatenate([[0.0], np.cumsum(0.5 * (dt_fine[1:] + dt_fine[:-1]) * np.diff(u_fine))])
         u_max = float(np.interp(config.t_max_Myr, t_fine, u_fine)) if t_fine[-1] > config.t_max_Myr else u_top
         u = np.linspace(0.0, u_max, n_nodes)
-        rows.append((u, *initial_energy_and_dt_du(u), C.C_KPC_MYR * np.interp(u, u_fine, t_fine)))
+        rows.append((u, *initial_energy_and_dt_du(E_j, u), C.C_KPC_MYR * np.interp(u, u_fine, t_fine)))
     u, E0, dt_du, ct = (np.stack(col) for col in zip(*rows))
     return u, E0, dt_du, ct, b(E)
 
