@@ -111,6 +111,7 @@ class MADEEmulator:
         self._sample_z = jax.jit(partial(made_jax.sample, features=spec.features, **net), static_argnums=(3,))
         self._from_noise_z = jax.jit(partial(made_jax.from_noise, features=spec.features, **net))
         self._to_noise_z = jax.jit(partial(made_jax.to_noise, **net))
+        self._conditional_sd_z = jax.jit(partial(made_jax.conditional_sd, **net))
 
     # -- coordinates ----------------------------------------------------------
     def to_network_x(self, x):
@@ -150,19 +151,44 @@ class MADEEmulator:
         return z[:, self._inverse_order] * self._x_std + self._x_mean
 
     # -- noise coordinates (non-centred parametrisation) ----------------------
-    def from_noise(self, eps, theta=None):
+    def from_noise(self, eps, theta=None, head=None):
         """x (..., D) whose autoregressive conditional CDFs are Phi(eps): eps ~ N(0, I) (..., D)
         gives x ~ this MADE. Differentiable in eps and theta (JAX): the latent of a NumPyro model
         can be eps instead of x, which turns the MADE's thin, curved high-density ridges (its
-        conditionals at the epsilon floor) into a standard normal."""
+        conditionals at the epsilon floor) into a standard normal.
+
+        head (..., k): the first k bins in the autoregressive order (``spec.order``), given in
+        standardised units; then eps is (..., D - k) and transforms only the remaining bins."""
+        k = 0 if head is None else int(np.shape(head)[-1])
+        if np.shape(eps)[-1] != self.spec.features - k:
+            raise ShapeError(f"eps has {np.shape(eps)[-1]} columns; with a head of {k} bins it needs "
+                             f"D - {k} = {self.spec.features - k}")
         eps, ctx = self._network_inputs(jnp.asarray(eps, self.dtype), theta)
-        z = self._from_noise_z(self.weights, eps, ctx)
+        if head is not None:
+            head = jnp.broadcast_to(jnp.asarray(head, self.dtype), eps.shape[:-1] + (k,))
+        z = self._from_noise_z(self.weights, eps, ctx, head=head)
         return z[..., self._inverse_order] * self._x_std + self._x_mean
 
     def to_noise(self, x, theta=None):
         """The inverse of :meth:`from_noise`: eps (..., D) of x (..., D)."""
         z, ctx = self._network_inputs(self.to_network_x(x), theta)
         return self._to_noise_z(self.weights, z, ctx)
+
+    def log_prob_leading(self, x, theta=None, k: int = 0):
+        """log p(x_head | theta) of the first k bins of x (..., D) in the autoregressive order
+        (the MADE's exact marginal of those bins; the later bins of x do not enter). JAX."""
+        if not 0 <= k <= self.spec.features:
+            raise ConfigurationError(f"k={k}; must be in 0..{self.spec.features}")
+        z, ctx = self._network_inputs(self.to_network_x(x), theta)
+        head_log_std = float(np.log(self.normalisation["x_std"][list(self.spec.order[:k])]).sum())
+        return self._log_prob_z(self.weights, z, ctx)[..., 1:k + 1].sum(-1) - head_log_std
+
+    def conditional_sd(self, x, theta=None):
+        """Standard deviation (..., D) of each bin's conditional given the earlier bins, in the
+        autoregressive order and standardised units: bins at ``spec.epsilon`` are fixed by the
+        earlier ones up to the mixture's floor (the thin ridges that make NUTS diverge)."""
+        z, ctx = self._network_inputs(self.to_network_x(x), theta)
+        return self._conditional_sd_z(self.weights, z, ctx)
 
     def _network_inputs(self, values, theta):
         """Check theta; (values, standardised theta) broadcast to one batch shape (theta None if

@@ -121,19 +121,33 @@ def _mixture_quantile(u, log_w, mean, std, rounds=8, points=16):
     return y - (_mixture_cdf(y, log_w, mean, std) - u) / _mixture_pdf(y, log_w, mean, std)
 
 
-def from_noise(w, eps, ctx, features, num_blocks, num_components, epsilon, activation="relu"):
+def from_noise(w, eps, ctx, features, num_blocks, num_components, epsilon, activation="relu", head=None):
     """The inverse Rosenblatt transform: network coordinates z (..., features) whose conditional
-    CDFs are Phi(eps) (..., features), feature by feature in autoregressive order. eps ~ N(0, I)
-    gives z ~ the MADE's density; differentiable in eps, ctx and the weights."""
+    CDFs are Phi(eps), feature by feature in autoregressive order. eps ~ N(0, I) gives z ~ the
+    MADE's density; differentiable in eps, ctx, head and the weights. ``head`` (..., k) fixes the
+    first k features (then eps is (..., features - k) and only the rest are transformed)."""
+    k = 0 if head is None else head.shape[-1]
     u = jax.scipy.stats.norm.cdf(eps)
     z = jnp.zeros(eps.shape[:-1] + (features + 1,), eps.dtype)
+    if k:
+        z = z.at[..., 1:k + 1].set(head)
 
     def step(f, z):
         log_w, mean, std = mixture_parameters(w, z, ctx, num_blocks, num_components, epsilon, activation)
-        y = _mixture_quantile(u[..., f - 1], log_w[..., f, :], mean[..., f, :], std[..., f, :])
+        y = _mixture_quantile(u[..., f - 1 - k], log_w[..., f, :], mean[..., f, :], std[..., f, :])
         return z.at[..., f].set(y)
 
-    return jax.lax.fori_loop(1, features + 1, step, z)[..., 1:]
+    return jax.lax.fori_loop(k + 1, features + 1, step, z)[..., 1:]
+
+
+def conditional_sd(w, z, ctx, num_blocks, num_components, epsilon, activation="relu"):
+    """Standard deviation of each feature's mixture conditional given the earlier ones, at network
+    coordinates z (..., features + 1) with the dummy column first -> (..., features)."""
+    log_w, mean, std = mixture_parameters(w, z, ctx, num_blocks, num_components, epsilon, activation)
+    weight = jnp.exp(log_w[..., 1:, :])
+    mix_mean = jnp.sum(weight * mean[..., 1:, :], axis=-1)
+    second = jnp.sum(weight * (std[..., 1:, :] ** 2 + mean[..., 1:, :] ** 2), axis=-1)
+    return jnp.sqrt(jnp.maximum(second - mix_mean ** 2, 0.0))
 
 
 def to_noise(w, z, ctx, num_blocks, num_components, epsilon, activation="relu"):
