@@ -41,6 +41,7 @@ def test_nuts_recovers_conjugate_gaussian_posterior(nuts_run):
         assert idata.posterior[f"t{i}"].attrs["scale"] == "linear"
     diag = nuts_diagnostics(idata)
     assert diag["r_hat_max"] < 1.02 and diag["divergences"] == 0
+    assert 1.0 <= diag["steps_mean"] <= 15.0  # an adapted isotropic Gaussian needs short trajectories
 
 
 @pytest.mark.slow

@@ -51,7 +51,7 @@ def sample_model(model: Callable, *, key, num_warmup: int = 500, num_samples: in
                   dense_mass=dense_mass, init_strategy=init_strategy or init_to_uniform)
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
                 chain_method=chain_method, progress_bar=progress_bar)
-    mcmc.run(as_key(key), **(model_kwargs or {}), extra_fields=("diverging",))
+    mcmc.run(as_key(key), **(model_kwargs or {}), extra_fields=("diverging", "num_steps"))
     return mcmc, az.from_numpyro(mcmc)
 
 
@@ -72,14 +72,17 @@ def run_nuts(likelihood: Likelihood, x_obs, *, key, num_warmup: int = 500, num_s
 
 
 def nuts_diagnostics(idata, var_names=None) -> dict:
-    """Max R-hat, min bulk/tail ESS and the number of divergent transitions."""
+    """Max R-hat, min bulk/tail ESS, the number of divergent transitions and the mean number of
+    leapfrog steps per draw (NaN if not recorded): the cost of a draw in gradient evaluations."""
     import arviz as az
 
     summary = az.summary(idata, var_names=var_names, kind="diagnostics")
-    diverging = idata.sample_stats.get("diverging") if hasattr(idata, "sample_stats") else None
+    stats = idata.sample_stats if hasattr(idata, "sample_stats") else {}
+    diverging, steps = stats.get("diverging"), stats.get("n_steps")
     return {
         "r_hat_max": float(summary["r_hat"].max()),
         "ess_bulk_min": float(summary["ess_bulk"].min()),
         "ess_tail_min": float(summary["ess_tail"].min()),
         "divergences": int(np.asarray(diverging).sum()) if diverging is not None else 0,
+        "steps_mean": float(np.asarray(steps).mean()) if steps is not None else float("nan"),
     }
