@@ -10,7 +10,7 @@ energy scale and normalisation, stat + sys errors):
 
 1. NUTS with the SECRET emulator: the spectrum on the 19 bins is a latent vector with density
    SECRET(psi | theta) (marginalising over source stochasticity), sampled as itself or, with
-   --latent noise, through SECRET's noise (docs/electron_fit.md);
+   --latent noise / mixed, (partly) through SECRET's noise (docs/electron_fit.md);
 2. NUTS with the smooth-source mean spectrum (no stochasticity);
 3. sbi NPE trained on SECRET draws passed through the measurement chain with nuisances drawn
    from their priors.
@@ -37,7 +37,7 @@ from crinfer.inference.compare import compare  # noqa: E402
 from crinfer.inference.numpyro_runner import nuts_diagnostics, sample_model  # noqa: E402
 from crinfer.inference.results import annotate_units  # noqa: E402
 from crinfer.inference.sbi_runner import run_sbi  # noqa: E402
-from crinfer.simulators.cre.fit import (FIT_PARAMETERS, LATENTS, MeasuredSpectrumSimulator,  # noqa: E402
+from crinfer.simulators.cre.fit import (CENTRED_BINS, FIT_PARAMETERS, LATENTS, MeasuredSpectrumSimulator,  # noqa: E402
                                         power_shift, smooth_model, stochastic_model)
 from crinfer.simulators.cre.measurement import ElectronData, MeasurementModel  # noqa: E402
 from crinfer.simulators.cre.smooth import SmoothMeanSpectrum  # noqa: E402
@@ -68,7 +68,7 @@ def fit_nuts(model, key, size, init, chain_method="parallel"):
     return idata, nuts_diagnostics(idata, var_names=names), seconds
 
 
-def latent_start(secret, measurement, theta, latent):
+def latent_start(secret, measurement, theta, latent, centred_bins):
     """{site: value} of the stochastic model's latent that puts psi_LIS through the data (flat
     beyond them): a start from which the chains need not first find the measured normalisation."""
     data = measurement.data
@@ -76,10 +76,24 @@ def latent_start(secret, measurement, theta, latent):
     psi = np.interp(np.log(measurement.grid_GeV), np.log(data.energy_GeV[order]), data.psi[order])
     values = np.array([theta[n] for n in FIT_PARAMETERS.names])
     psi_src = psi - float(power_shift(values))
+    z = (psi_src - secret.normalisation["x_mean"]) / secret.normalisation["x_std"]
+    if latent == "centred":
+        return {"psi_src_standardised": np.clip(z, -4.0, 4.0)}
     if latent == "noise":
         return {"psi_src_noise": np.clip(np.asarray(secret.to_noise(psi_src, values[:5])), -3.0, 3.0)}
-    z = (psi_src - secret.normalisation["x_mean"]) / secret.normalisation["x_std"]
-    return {"psi_src_standardised": np.clip(z, -4.0, 4.0)}
+    head = np.clip(z[list(secret.spec.order[:centred_bins])], -4.0, 4.0)
+    return {"psi_src_head": head, "psi_src_noise": np.zeros(len(z) - centred_bins)}  # the ridge given the head
+
+
+def secret_widths(secret, idata, draws=200):
+    """Median over posterior draws of SECRET's conditional sd of each bin given the earlier bins
+    (standardised units), in SECRET's autoregressive order: (bin energies [GeV], sd)."""
+    post = idata.posterior
+    theta = np.stack([np.asarray(post[n]).reshape(-1) for n in FIT_PARAMETERS.names[:5]], axis=-1)
+    psi_src = np.asarray(post["psi_src"]).reshape(len(theta), -1)
+    pick = np.linspace(0, len(theta) - 1, min(draws, len(theta))).astype(int)
+    sd = np.median(np.asarray(secret.conditional_sd(psi_src[pick], theta[pick])), axis=0)
+    return np.asarray(secret.observable.grid)[list(secret.spec.order)], sd
 
 
 def median_prediction(measurement, idata):
@@ -153,8 +167,11 @@ def main(argv=None):
                          "the smooth fit's memory then stops growing with the iterations: docs/electron_fit.md)")
     ap.add_argument("--latent", choices=LATENTS, default="centred",
                     help="the stochastic fit's latent spectrum: itself with SECRET's density (centred: fast, "
-                         "diverges at SECRET's ridges) or SECRET's noise (non-centred: fewer divergences, "
-                         "~30x slower at the quick size)")
+                         "diverges at SECRET's ridges), SECRET's noise (non-centred: fewer divergences, "
+                         "~30x slower at the quick size) or mixed (the first --centred-bins bins centred, the rest noise)")
+    ap.add_argument("--centred-bins", type=int, default=CENTRED_BINS,
+                    help="with --latent mixed: bins, in SECRET's autoregressive order, kept centred (the report's "
+                         "table of SECRET's conditional widths shows which are above its floor)")
     args = ap.parse_args(argv)
     size = {k: v[1] if args.quick else v[0] for k, v in SIZES.items()}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -166,13 +183,13 @@ def main(argv=None):
     measurement = MeasurementModel(grid, ElectronData.load(grid[0], grid[-1]))
     smooth = SmoothMeanSpectrum(n_nodes=size["smooth_nodes"])
     centre = {p.name: 0.5 * (p.low + p.high) for p in FIT_PARAMETERS}
-    start = {**centre, **latent_start(secret, measurement, centre, args.latent)}
+    start = {**centre, **latent_start(secret, measurement, centre, args.latent, args.centred_bins)}
     print(f"{len(measurement.data)} points of {', '.join(measurement.experiments)} in "
           f"{grid[0]:.3g}-{grid[-1]:.3g} GeV; SECRET {args.secret.name} ({secret.card.n_train} training simulations)",
           flush=True)
 
     fits, diagnostics, seconds = {}, {}, {}
-    for name, model, init, key in (("stochastic", lambda: stochastic_model(secret, measurement, args.latent), start, keys[0]),
+    for name, model, init, key in (("stochastic", lambda: stochastic_model(secret, measurement, args.latent, args.centred_bins), start, keys[0]),
                                    ("smooth", lambda: smooth_model(smooth, measurement), centre, keys[2])):
         print(f"NUTS: {LABELS[name]}", flush=True)
         idata, diagnostics[name], seconds[name] = fit_nuts(model, key, size, init_to_value(values=init), args.chain_method)
@@ -194,13 +211,24 @@ def main(argv=None):
     comparison.corner(args.out / "corner.png", title="All-electron fit: stochastic vs smooth vs NPE")
     plot_spectrum(measurement, fits, args.out / "spectrum.png")
     chi2s = {name: chi2(measurement, fits[LABELS[name]]) for name in ("stochastic", "smooth")}
+    width_energies, widths = secret_widths(secret, fits[LABELS["stochastic"]])
     summary = {"quick": args.quick, "secret": str(args.secret), "secret_n_train": secret.card.n_train, "latent": args.latent,
                "points": len(measurement.data), "experiments": list(measurement.experiments), "sizes": size,
                "diagnostics": diagnostics, "chi2_at_median": chi2s, "seconds": seconds,
-               "total_seconds": time.perf_counter() - t_start, "npe_epochs": npe.info.get("epochs")}
+               "total_seconds": time.perf_counter() - t_start, "npe_epochs": npe.info.get("epochs"),
+               "centred_bins": args.centred_bins if args.latent == "mixed" else None,
+               "secret_conditional_sd": {"energy_GeV": width_energies.tolist(), "sd": widths.tolist(),
+                                         "floor": secret.spec.epsilon}}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     write_report(args.out, summary, comparison, measurement, fits)
     print(f"report: {args.out / 'report.md'} ({summary['total_seconds']:.0f} s)")
+
+
+def widths_table(summary):
+    w = summary["secret_conditional_sd"]
+    return "\n".join(["| E [GeV] | " + " | ".join(f"{e:.3g}" for e in w["energy_GeV"]) + " |",
+                      "| --- |" + " --- |" * len(w["sd"]),
+                      "| sd | " + " | ".join(f"{v:.3f}" for v in w["sd"]) + " |"])
 
 
 def write_report(out, summary, comparison, measurement, fits):
@@ -216,19 +244,26 @@ def write_report(out, summary, comparison, measurement, fits):
         f"SECRET `{Path(summary['secret']).name}` ({summary['secret_n_train']} training simulations); "
         "force-field modulation, per-experiment energy scale and normalisation nuisances, stat + sys errors "
         "(docs/electron_fit.md).", "",
-        f"Run: {'--quick' if summary['quick'] else 'full'}; sizes {json.dumps(summary['sizes'])}; "
+        f"Run: {'--quick' if summary['quick'] else 'full'}; stochastic latent {summary['latent']}"
+        + (f" ({summary['centred_bins']} bins centred)" if summary["centred_bins"] else "")
+        + f"; sizes {json.dumps(summary['sizes'])}; "
         f"total {summary['total_seconds']:.0f} s.", "",
         "## NUTS diagnostics (parameters and nuisances)", "",
-        "| fit | max R-hat | min bulk ESS | min tail ESS | divergences | chi^2 at median / points | seconds | R-hat <= 1.01 and no divergences |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| fit | max R-hat | min bulk ESS | min tail ESS | divergences | leapfrog steps per draw | chi^2 at median / points | seconds | R-hat <= 1.01 and no divergences |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in ("stochastic", "smooth"):
         d = summary["diagnostics"][name]
         lines.append(f"| {LABELS[name]} | {d['r_hat_max']:.3f} | {d['ess_bulk_min']:.0f} | {d['ess_tail_min']:.0f} | "
-                     f"{d['divergences']} | {summary['chi2_at_median'][name]:.1f} / {summary['points']} | "
+                     f"{d['divergences']} | {d['steps_mean']:.0f} | {summary['chi2_at_median'][name]:.1f} / {summary['points']} | "
                      f"{summary['seconds'][name]:.0f} | {verdict(d)} |")
     lines += ["", f"NPE: {summary['seconds']['npe']:.0f} s (simulation + training + 4000 draws).", "",
               "## Posteriors", "", comparison.markdown(), "", "![corner](corner.png)", "",
+              "## SECRET's conditional widths at the stochastic posterior", "",
+              "Median over posterior draws of the sd of each bin's SECRET conditional given the earlier bins, in "
+              f"SECRET's autoregressive order (standardised units; floor {summary['secret_conditional_sd']['floor']}). "
+              "Bins at the floor are fixed by the earlier ones: thin ridges for a centred latent "
+              "(docs/electron_fit.md).", "", widths_table(summary), "",
               "## Nuisances (posterior mean +- sd)", "", nuisance_table(measurement, fits), "",
               "## Data and posterior predictive bands", "", "![spectrum](spectrum.png)", ""]
     (out / "report.md").write_text("\n".join(lines))

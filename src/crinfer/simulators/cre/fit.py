@@ -10,8 +10,9 @@ psi_MC(theta) + log10_L - log10 R_SN. A smooth model cannot tell R_SN at all.
 * :func:`stochastic_model`: psi_LIS from psi_src ~ SECRET(theta), a latent
   vector on the emulator's energy bins -- the marginalisation over where and when the nearby
   sources happened to be -- then the measurement chain of :mod:`.measurement`. The latent is
-  psi_src itself with density SECRET(psi_src | theta) (centred, the default) or SECRET's noise
-  eps ~ N(0, I) with psi_src = SECRET.from_noise(eps, theta) (non-centred).
+  psi_src itself with density SECRET(psi_src | theta) (centred, the default), SECRET's noise
+  eps ~ N(0, I) with psi_src = SECRET.from_noise(eps, theta) (non-centred), or the first bins in
+  SECRET's order centred and the rest as noise (mixed).
 * :func:`smooth_model`: psi_LIS from the smooth-source mean (:mod:`.smooth`): the same fit
   without stochasticity.
 * :class:`MeasuredSpectrumSimulator`: theta -> SECRET draw -> nuisances and noise: what sbi's NPE
@@ -63,10 +64,11 @@ def _observe(measurement: MeasurementModel, psi_lis):
     numpyro.factor("measurements", measurement.log_likelihood(predicted))
 
 
-LATENTS = ("centred", "noise")
+LATENTS = ("centred", "noise", "mixed")
+CENTRED_BINS = 8  # SECRET secret_cpu's bins above its width floor at the full fit's posterior (docs/electron_fit.md)
 
 
-def stochastic_model(secret, measurement: MeasurementModel, latent: str = "centred"):
+def stochastic_model(secret, measurement: MeasurementModel, latent: str = "centred", centred_bins: int = CENTRED_BINS):
     """NumPyro model with psi_src ~ SECRET(theta) latent.
 
     latent="centred": site ``psi_src_standardised`` (SECRET's standardised units) with a factor
@@ -75,7 +77,10 @@ def stochastic_model(secret, measurement: MeasurementModel, latent: str = "centr
     ridges, where NUTS can diverge. latent="noise": site ``psi_src_noise`` ~ N(0, I) mapped by
     SECRET's inverse Rosenblatt transform (``MADEEmulator.from_noise``): the ridges become a
     standard normal (fewer divergences), at ~19 network passes per gradient instead of one and
-    a posterior curved between theta and eps (deeper trees): docs/electron_fit.md.
+    a posterior curved between theta and eps (deeper trees). latent="mixed": the first
+    ``centred_bins`` bins in SECRET's autoregressive order (the broad conditionals, which the
+    data constrain) centred as site ``psi_src_head`` with their marginal density, the rest (the
+    floored ones) as noise ``psi_src_noise``: docs/electron_fit.md.
     """
     import numpyro
     import numpyro.distributions as dist
@@ -83,15 +88,25 @@ def stochastic_model(secret, measurement: MeasurementModel, latent: str = "centr
     _check_grid(secret.observable.grid, measurement)
     if latent not in LATENTS:
         raise ConfigurationError(f"latent={latent!r}; allowed: {LATENTS}")
+    features = secret.spec.features
+    if latent == "mixed" and not 0 < centred_bins < features:
+        raise ConfigurationError(f"centred_bins={centred_bins}; must be in 1..{features - 1} (0 is latent='noise', "
+                                 f"{features} is latent='centred')")
     theta = FIT_PARAMETERS.numpyro_sample()
     x_mean, x_std = secret.normalisation["x_mean"], secret.normalisation["x_std"]
-    if latent == "noise":
-        eps = numpyro.sample("psi_src_noise", dist.Normal(0.0, 1.0).expand((len(x_mean),)).to_event(1))
-        psi_src = secret.from_noise(eps, theta[:5])
-    else:
-        z = numpyro.sample("psi_src_standardised", dist.ImproperUniform(dist.constraints.real, (), (len(x_mean),)))
+    if latent == "centred":
+        z = numpyro.sample("psi_src_standardised", dist.ImproperUniform(dist.constraints.real, (), (features,)))
         psi_src = x_mean + x_std * z
         numpyro.factor("secret", secret.log_prob(psi_src, theta[:5]))
+    else:
+        k = centred_bins if latent == "mixed" else 0
+        head = None
+        if k:
+            head = numpyro.sample("psi_src_head", dist.ImproperUniform(dist.constraints.real, (), (k,)))
+        eps = numpyro.sample("psi_src_noise", dist.Normal(0.0, 1.0).expand((features - k,)).to_event(1))
+        psi_src = secret.from_noise(eps, theta[:5], head=head)
+        if k:
+            numpyro.factor("secret", secret.log_prob_leading(psi_src, theta[:5], k))
     numpyro.deterministic("psi_src", psi_src)
     _observe(measurement, psi_src + power_shift(theta))
 

@@ -13,7 +13,9 @@ of every measured point of :mod:`crinfer.data.electrons`:
    uncorrelated (the files give no correlations; the correlated parts are what the energy-scale
    and normalisation nuisances stand for).
 
-psi is interpolated linearly in log10 E between grid energies; data points are kept only where
+psi is interpolated between grid energies with a natural cubic spline in log10 E (continuous
+first and second derivatives, so that the likelihood is smooth in s and phi for NUTS; linear
+interpolation kinks at every grid energy a data point crosses); data points are kept only where
 E / (1 + s) - and E + phi - stay on the grid for every nuisance within 3 sigma.
 """
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 from crinfer.core import ConfigurationError, Observable, ShapeError, as_key
 from crinfer.data.electrons import FILES, load_spectrum
 
+from .green import uniform_cell
 from .simulator import PSI_UNIT
 
 NUISANCE_WIDTHS = {
@@ -100,7 +103,8 @@ class MeasurementModel:
         if missing:
             raise ConfigurationError(f"no nuisance widths for {missing}; give widths[experiment] = (sigma_s, sigma_log10_n)")
         self.grid_GeV = grid
-        self._log10_grid = jnp.asarray(np.log10(grid))
+        self._spline = _natural_spline_matrix(grid.size, float(step.mean()))
+        self._log10_grid = (float(np.log10(grid[0])), float(step.mean()))
         sigma_s = np.array([widths[e][0] for e in data.experiments])
         phi_max = phi_prior_GV[0] + margin_sigma * phi_prior_GV[1]
         lowest = data.energy_GeV / (1 + margin_sigma * sigma_s[data.experiment_index])
@@ -128,8 +132,16 @@ class MeasurementModel:
         if psi_lis.shape[-1] != self.grid_GeV.size:
             raise ShapeError(f"psi_lis has {psi_lis.shape[-1]} energies; the grid has {self.grid_GeV.size}")
         e_lis = energy_GeV + jnp.asarray(phi_GV)[..., None]
-        interp = jnp.vectorize(lambda x, y: jnp.interp(x, self._log10_grid, y), signature="(n),(g)->(n)")
+        interp = jnp.vectorize(self._interpolate, signature="(n),(g)->(n)")
         return interp(jnp.log10(e_lis), psi_lis) + 5.0 * jnp.log10(energy_GeV / e_lis)
+
+    def _interpolate(self, log10_e, psi_grid):
+        """The natural cubic spline through psi_grid (g,) at log10_e (n,), constant beyond the grid."""
+        x0, h = self._log10_grid
+        j, t = uniform_cell(log10_e, x0, h, psi_grid.size)
+        curvature = self._spline @ psi_grid  # second derivatives at the nodes [dex / dex^2]
+        return ((1.0 - t) * psi_grid[j] + t * psi_grid[j + 1]
+                + h**2 / 6.0 * (((1.0 - t) ** 3 - (1.0 - t)) * curvature[j] + (t**3 - t) * curvature[j + 1]))
 
     def predict(self, psi_lis, energy_scale, log10_norm, phi_GV):
         """psi at the measured points (..., N) from psi_LIS on the grid (..., n_grid), energy
@@ -161,3 +173,14 @@ class MeasurementModel:
         k_nuisance, k_noise = jax.random.split(as_key(key))
         predicted = self.predict(psi_lis, *self.sample_nuisances(k_nuisance, psi_lis.shape[0]))
         return predicted + self.data.sigma_psi * jax.random.normal(k_noise, predicted.shape)
+
+
+def _natural_spline_matrix(n: int, h: float) -> jnp.ndarray:
+    """(n, n) matrix taking values on a uniform grid of step h to the second derivatives of their
+    natural cubic spline (zero at both ends): M_{i-1} + 4 M_i + M_{i+1} = 6 (y_{i-1} - 2 y_i + y_{i+1}) / h^2."""
+    if n < 3:
+        return jnp.zeros((n, n))
+    tridiagonal = 4.0 * np.eye(n - 2) + np.eye(n - 2, k=1) + np.eye(n - 2, k=-1)
+    second_difference = (np.eye(n - 2, n) - 2.0 * np.eye(n - 2, n, k=1) + np.eye(n - 2, n, k=2)) * 6.0 / h**2
+    interior = np.linalg.solve(tridiagonal, second_difference)
+    return jnp.asarray(np.vstack([np.zeros((1, n)), interior, np.zeros((1, n))]))

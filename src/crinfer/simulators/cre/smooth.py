@@ -67,7 +67,7 @@ class SmoothMeanSpectrum:
         l2 = jnp.concatenate([jnp.zeros_like(du), jnp.cumsum(0.5 * (dl2_du[:, 1:] + dl2_du[:, :-1]) * du, axis=1)], 1)
         positive = l2 > 0
         ln_l2 = jnp.log(jnp.where(positive, l2, 1.0))  # the double where keeps gradients finite at u = 0
-        ln_shells = _bilinear(self._ln_H, self._ct_grid, self._ln_ct, _LN_L2, ln_l2)
+        ln_shells = _linear_cubic(self._ln_H, self._ct_grid, self._ln_ct, _LN_L2, ln_l2)
         integrand = 2.0 * self._u * self._E0 * slab_factor(jnp.exp(ln_l2), self.config.z_max_kpc) * jnp.exp(
             log_Q(jnp.log(self._E0)) + ln_shells)
         integrand = jnp.where(positive, integrand, 0.0)
@@ -110,8 +110,8 @@ _LN_L2 = (math.log(1e-8), math.log(1e5), 1025)
 def _log_shell_table(edges, w, ct_grid):
     """ln H(c t, l^2) on the (ct_grid, _LN_L2) grid, H = sum_k w_k [exp(-a_k^2/4l^2) -
     exp(-min(b_k, c t)^2/4l^2)]_+ [kpc^-2]: the planar Gaussian integrated over the source
-    density within the causal horizon. ln H is bilinear in (ln c t, ln l^2) on this
-    grid (both limits, c t << l and c t >> l, are linear in the logarithms)."""
+    density within the causal horizon. Interpolated on this grid in (ln c t, ln l^2) (both
+    limits, c t << l and c t >> l, are linear in the logarithms)."""
     l2 = np.exp(np.linspace(*_LN_L2))[:, None]
     a, b = edges[:-1], edges[1:]
     rows = []
@@ -121,11 +121,18 @@ def _log_shell_table(edges, w, ct_grid):
     return np.log(np.maximum(np.stack(rows), 1e-300))
 
 
-def _bilinear(table, y_grid, y, x_grid, x):
-    """table[(y - y0)/dy, (x - x0)/dx] bilinearly, clamped at the edges; y, x broadcast."""
+def _linear_cubic(table, y_grid, y, x_grid, x):
+    """table[(y - y0)/dy, (x - x0)/dx]: linear in y, Catmull-Rom cubic in x, clamped at the edges;
+    y, x broadcast. x (ln l^2) carries theta: a cubic keeps d psi / d theta continuous, where
+    linear interpolation would jump at every table node that l^2 crosses (kinks that make
+    NUTS's trajectories lose energy; docs/electron_fit.md)."""
     step = lambda grid: (grid[1] - grid[0]) / (grid[2] - 1)
     i, wy = uniform_cell(y, y_grid[0], step(y_grid), table.shape[0])
-    j, wx = uniform_cell(x, x_grid[0], step(x_grid), table.shape[1])
-    top = table[i, j] * (1 - wx) + table[i, j + 1] * wx
-    bottom = table[i + 1, j] * (1 - wx) + table[i + 1, j + 1] * wx
+    j, w = uniform_cell(x, x_grid[0], step(x_grid), table.shape[1])
+    cols = jnp.clip(j[..., None] + jnp.arange(-1, 3), 0, table.shape[1] - 1)
+    w = w[..., None]
+    weights = jnp.concatenate([((2.0 - w) * w - 1.0) * w, (3.0 * w - 5.0) * w * w + 2.0,
+                               ((4.0 - 3.0 * w) * w + 1.0) * w, (w - 1.0) * w * w], axis=-1) / 2.0
+    top = jnp.sum(table[i[..., None], cols] * weights, axis=-1)
+    bottom = jnp.sum(table[i[..., None] + 1, cols] * weights, axis=-1)
     return top * (1 - wy) + bottom * wy
