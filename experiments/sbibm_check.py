@@ -94,11 +94,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--ensemble-size", type=int, default=1,
                     help="NPE/NLE/NRE: networks trained on the same simulations, posterior = their mixture "
                          "(the budget is unchanged; sbibm's published runs used one network)")
+    ap.add_argument("--dropout", type=float, default=0.0,
+                    help="NPE/NLE/NRE: dropout probability in the networks' hidden layers (regularisation; "
+                         "sbibm's published runs used none)")
     ap.add_argument("--nuts-warmup", type=int, default=500, help="NUTS warmup steps per chain")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--machine", default=platform.node() or "unknown", help="machine label for the report")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
+    if not 0.0 <= args.dropout < 1.0:
+        ap.error(f"--dropout {args.dropout}: must be in [0, 1)")
     args.num_simulations = args.num_simulations or (1000 if args.quick else 10_000)
     args.observations = args.observations or ([1] if args.quick else [1, 2, 3])
     args.posterior_samples = args.posterior_samples or (1000 if args.quick else 10_000)
@@ -159,7 +164,7 @@ def _run_unit(unit) -> dict:
     if method != "NUTS":
         t0 = time.perf_counter()
         fit = train_sbi(sim, method=method, num_simulations=args.num_simulations, key=key,
-                        density_estimator=ESTIMATOR[method], estimator_kwargs={"hidden_features": 50},
+                        density_estimator=ESTIMATOR[method], estimator_kwargs=_estimator_kwargs(args),
                         training_kwargs=_training_kwargs(args), mcmc_parameters=_mcmc_parameters(args),
                         ensemble_size=args.ensemble_size, show_progress=progress)
         run["train_seconds"] = time.perf_counter() - t0
@@ -302,12 +307,16 @@ def _mcmc_parameters(args) -> dict:
             "init_strategy_parameters": {"num_candidate_samples": 10_000}}
 
 
+def _estimator_kwargs(args) -> dict:
+    return {"hidden_features": 50, **({"dropout_probability": args.dropout} if args.dropout else {})}
+
+
 def _settings(args) -> dict:
     return {
         "command": "python experiments/sbibm_check.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "num_simulations": args.num_simulations, "observations": args.observations,
         "posterior_samples": args.posterior_samples, "c2st_samples": args.c2st_samples,
-        "estimators": ESTIMATOR, "hidden_features": 50, "ensemble_size": args.ensemble_size,
+        "estimators": ESTIMATOR, "hidden_features": 50, "dropout": args.dropout, "ensemble_size": args.ensemble_size,
         "training": (f"batch {_training_kwargs(args)['training_batch_size']}" if args.training_batch_size
                      else "sbi's default batch 200") + ", lr 5e-4, stop after 20 epochs without improvement"
                     + (f", max {args.max_epochs} epochs" if args.max_epochs else ""),
