@@ -97,7 +97,7 @@ def test_spectrum_interpolation_is_a_smooth_spline_through_the_grid(measurement)
     curved = lambda E: 2.2 + 0.3 * np.sin(np.log(E))  # noqa: E731
     psi_lis = curved(grid)
     inner = grid[1:-1]
-    np.testing.assert_allclose(measurement.at_earth(psi_lis, 0.0, inner) , psi_lis[1:-1], atol=1e-12)
+    np.testing.assert_allclose(measurement.at_earth(psi_lis, 0.0, inner), psi_lis[1:-1], atol=1e-12)
     between = np.sqrt(grid[3:-4] * grid[4:-3])
     assert np.max(np.abs(np.asarray(measurement.at_earth(psi_lis, 0.0, between)) - curved(between))) < 2e-3
     node = grid[5]
