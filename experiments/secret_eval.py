@@ -6,7 +6,7 @@ Monte Carlo, as in seed 003 section 4.
         --single-store campaigns/cre_single --grid-store campaigns/cre_grid
     python experiments/secret_eval.py --out reports/secret_cpu --secret emulators/secret_cpu --no-single \\
         --heldout-points 16 --heldout-realisations 200 --timing-n 100000   # a shipped artifact, no training
-    python experiments/secret_eval.py --out reports/secret_single40k --single-store campaigns/cre_single_40k \
+    python experiments/secret_eval.py --out reports/secret_single40k --single-store campaigns/cre_single_40k \\
         --no-conditional --timing-n 100000                                  # single-point MADE only
 
 Without stores the simulations are run here with crinfer.simulators.cre (sizes below; --quick

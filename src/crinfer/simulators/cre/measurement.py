@@ -104,7 +104,7 @@ class MeasurementModel:
             raise ConfigurationError(f"no nuisance widths for {missing}; give widths[experiment] = (sigma_s, sigma_log10_n)")
         self.grid_GeV = grid
         self._spline = _natural_spline_matrix(grid.size, float(step.mean()))
-        self._log10_grid = (float(np.log10(grid[0])), float(step.mean()))
+        self._log10_grid_start_step = (float(np.log10(grid[0])), float(step.mean()))
         sigma_s = np.array([widths[e][0] for e in data.experiments])
         phi_max = phi_prior_GV[0] + margin_sigma * phi_prior_GV[1]
         lowest = data.energy_GeV / (1 + margin_sigma * sigma_s[data.experiment_index])
@@ -137,7 +137,7 @@ class MeasurementModel:
 
     def _interpolate(self, log10_e, psi_grid):
         """The natural cubic spline through psi_grid (g,) at log10_e (n,), constant beyond the grid."""
-        x0, h = self._log10_grid
+        x0, h = self._log10_grid_start_step
         j, t = uniform_cell(log10_e, x0, h, psi_grid.size)
         curvature = self._spline @ psi_grid  # second derivatives at the nodes [dex / dex^2]
         return ((1.0 - t) * psi_grid[j] + t * psi_grid[j + 1]
