@@ -47,6 +47,9 @@ SIZES = {  # (full, quick)
     "warmup": (1000, 300), "samples": (1000, 300), "chains": (2, 2),
     "npe_simulations": (30_000, 10_000), "smooth_nodes": (384, 256),
     "target_accept": (0.95, 0.9),  # above NumPyro's 0.8, against divergences in the curved posteriors
+    # NumPyro's parallel chains hold ~16 MB per iteration of the smooth model until the run ends
+    # (XLA CPU, 2 devices; flat when vectorised): 2000 iterations would need > 32 GB (docs/electron_fit.md)
+    "smooth_chain_method": ("vectorized", "parallel"),
 }
 LABELS = {"stochastic": "NUTS, SECRET (stochastic)", "smooth": "NUTS, smooth mean", "npe": "NPE on SECRET draws"}
 NUISANCES = ("energy_scale", "log10_norm", "phi_GV")
@@ -163,8 +166,8 @@ def main(argv=None):
     ap.add_argument("--secret", type=Path, default=ROOT / "emulators" / "secret_cpu", help="SECRET artifact")
     ap.add_argument("--key", type=int, default=0)
     ap.add_argument("--chain-method", choices=("parallel", "vectorized"), default="parallel",
-                    help="NUTS chains on one CPU device each (faster) or vectorised on one device (slower; "
-                         "the smooth fit's memory then stops growing with the iterations: docs/electron_fit.md)")
+                    help="the stochastic fit's NUTS chains on one CPU device each (faster) or vectorised on one "
+                         "device (the smooth fit: parallel with --quick, vectorised otherwise, for its memory)")
     ap.add_argument("--latent", choices=LATENTS, default="centred",
                     help="the stochastic fit's latent spectrum: itself with SECRET's density (centred: fast, "
                          "diverges at SECRET's ridges), SECRET's noise (non-centred: fewer divergences, "
@@ -189,10 +192,12 @@ def main(argv=None):
           flush=True)
 
     fits, diagnostics, seconds = {}, {}, {}
-    for name, model, init, key in (("stochastic", lambda: stochastic_model(secret, measurement, args.latent, args.centred_bins), start, keys[0]),
-                                   ("smooth", lambda: smooth_model(smooth, measurement), centre, keys[2])):
-        print(f"NUTS: {LABELS[name]}", flush=True)
-        idata, diagnostics[name], seconds[name] = fit_nuts(model, key, size, init_to_value(values=init), args.chain_method)
+    for name, model, init, key, chain_method in (
+            ("stochastic", lambda: stochastic_model(secret, measurement, args.latent, args.centred_bins), start, keys[0],
+             args.chain_method),
+            ("smooth", lambda: smooth_model(smooth, measurement), centre, keys[2], size["smooth_chain_method"])):
+        print(f"NUTS: {LABELS[name]} ({chain_method} chains)", flush=True)
+        idata, diagnostics[name], seconds[name] = fit_nuts(model, key, size, init_to_value(values=init), chain_method)
         idata.posterior.attrs["method"] = LABELS[name]
         idata.to_netcdf(args.out / f"posterior_{name}.nc")
         fits[LABELS[name]] = idata

@@ -97,6 +97,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--dropout", type=float, default=0.0,
                     help="NPE/NLE/NRE: dropout probability in the networks' hidden layers (regularisation; "
                          "sbibm's published runs used none)")
+    ap.add_argument("--npe-estimator", choices=("nsf", "maf", "mdn"), default=ESTIMATOR["NPE"],
+                    help="NPE's density estimator (sbibm's published NPE: nsf; mdn, a Gaussian mixture, "
+                         "contains gaussian_linear's exact posterior family)")
     ap.add_argument("--nuts-warmup", type=int, default=500, help="NUTS warmup steps per chain")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--machine", default=platform.node() or "unknown", help="machine label for the report")
@@ -164,7 +167,7 @@ def _run_unit(unit) -> dict:
     if method != "NUTS":
         t0 = time.perf_counter()
         fit = train_sbi(sim, method=method, num_simulations=args.num_simulations, key=key,
-                        density_estimator=ESTIMATOR[method], estimator_kwargs=_estimator_kwargs(args),
+                        density_estimator=_estimators(args)[method], estimator_kwargs=_estimator_kwargs(args),
                         training_kwargs=_training_kwargs(args), mcmc_parameters=_mcmc_parameters(args),
                         ensemble_size=args.ensemble_size, show_progress=progress)
         run["train_seconds"] = time.perf_counter() - t0
@@ -311,12 +314,16 @@ def _estimator_kwargs(args) -> dict:
     return {"hidden_features": 50, **({"dropout_probability": args.dropout} if args.dropout else {})}
 
 
+def _estimators(args) -> dict:
+    return {**ESTIMATOR, "NPE": args.npe_estimator}
+
+
 def _settings(args) -> dict:
     return {
         "command": "python experiments/sbibm_check.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "num_simulations": args.num_simulations, "observations": args.observations,
         "posterior_samples": args.posterior_samples, "c2st_samples": args.c2st_samples,
-        "estimators": ESTIMATOR, "hidden_features": 50, "dropout": args.dropout, "ensemble_size": args.ensemble_size,
+        "estimators": _estimators(args), "hidden_features": 50, "dropout": args.dropout, "ensemble_size": args.ensemble_size,
         "training": (f"batch {_training_kwargs(args)['training_batch_size']}" if args.training_batch_size
                      else "sbi's default batch 200") + ", lr 5e-4, stop after 20 epochs without improvement"
                     + (f", max {args.max_epochs} epochs" if args.max_epochs else ""),
