@@ -46,6 +46,32 @@ def test_slab_factor_images_equal_eigenmodes():
     np.testing.assert_allclose(np.asarray(log_slab_correction(jnp.asarray(l2), z)), exact, atol=1.5e-5)
 
 
+def test_slab_factor_by_products_equals_the_series_term_by_term():
+    """The slab factor's series terms formed as products of one exponential equal the direct sums
+    of N_TERMS exponentials, in both branches, in JAX and NumPy; its l^2 derivative is continuous
+    where the branches meet (l = z_max) and matches a finite difference."""
+    import jax
+
+    from crinfer.simulators.cre.green import N_TERMS
+
+    z = 4.0
+    l2 = np.geomspace(1e-3, 1e3, 301) * z**2 / 10.0
+    n = np.arange(1, N_TERMS + 1)[:, None]
+    images = (1 + 2 * np.sum((-1.0) ** n * np.exp(-(n * z) ** 2 / l2), axis=0)) / np.sqrt(4 * np.pi * l2)
+    modes = np.sum(np.exp(-(((2 * n - 1) * np.pi / (2 * z)) ** 2) * l2), axis=0) / z
+    direct = np.where(l2 < z**2, images, modes)
+    np.testing.assert_allclose(slab_factor(l2, z, xp=np), direct, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(np.asarray(slab_factor(jnp.asarray(l2), z)), direct, rtol=1e-13, atol=0)
+    d_ln = jax.vmap(jax.grad(lambda a: jnp.log(slab_factor(a, z))))
+    edge = jnp.asarray([z**2 * (1 - 1e-9), z**2 * (1 + 1e-9)])
+    below, above = np.asarray(d_ln(edge))
+    assert below == pytest.approx(above, rel=1e-6)
+    at = jnp.asarray([0.3 * z**2, 3.0 * z**2])
+    h = 1e-6 * np.asarray(at)
+    finite = (np.log(slab_factor(np.asarray(at) + h, z, xp=np)) - np.log(slab_factor(np.asarray(at) - h, z, xp=np))) / (2 * h)
+    np.testing.assert_allclose(np.asarray(d_ln(at)), finite, rtol=1e-6)
+
+
 @pytest.mark.slow
 def test_loss_tables_match_thomson_closed_form():
     """b = b0 E^2: E0 = E / (1 - b0 E t) and l^2 = kappa0 (E^(d-1) - E0^(d-1)) / (b0 (1 - d))."""

@@ -137,3 +137,13 @@ def test_merge_combines_partial_runs_and_refuses_mismatched_settings(tmp_path):
     bad = _fake_part(tmp_path / "bad", "slcp", "NRE", {1: 0.9}, settings_seed=1)
     with pytest.raises(SystemExit, match="settings differ"):
         mod.main(["--merge", str(a), str(bad), "--out", str(tmp_path / "m2")])
+
+
+def test_npe_estimator_option_reaches_the_trainer_and_the_report_settings():
+    mod = _experiment()
+    default = mod.parse_args(["--out", "x"])
+    assert mod._estimators(default) == {"NPE": "nsf", "NLE": "maf", "NRE": "resnet"}  # sbibm's published choice
+    mdn = mod.parse_args(["--out", "x", "--npe-estimator", "mdn"])
+    assert mod._estimators(mdn)["NPE"] == "mdn" and mod._settings(mdn)["estimators"]["NPE"] == "mdn"
+    with pytest.raises(SystemExit):
+        mod.parse_args(["--out", "x", "--npe-estimator", "gmm"])
