@@ -86,3 +86,16 @@ def test_run_nuts_labels_the_method_and_units():
     assert idata.posterior.attrs["method"] == "NUTS"
     assert idata.posterior["t0"].attrs["scale"] == "linear"
     assert abs(float(idata.posterior["t0"].mean()) - x[0] / 1.25) < 0.1
+
+
+def test_diagnostics_are_not_rounded():
+    """The acceptance compares R-hat with 1.01: a value of 1.014 must not be reported as 1.01."""
+    import arviz as az
+
+    rng = np.random.default_rng(0)
+    draws = rng.normal(size=(2, 500)) + np.array([[0.0], [0.08]])  # two chains slightly apart
+    idata = az.from_dict(posterior={"a": draws}, sample_stats={"diverging": np.zeros((2, 500), bool)})
+    diag = nuts_diagnostics(idata)
+    assert diag["r_hat_max"] == pytest.approx(float(az.rhat(idata)["a"]), rel=1e-12)
+    assert diag["ess_bulk_min"] == pytest.approx(float(az.ess(idata)["a"]), rel=1e-12)
+    assert diag["r_hat_max"] != round(diag["r_hat_max"], 2)

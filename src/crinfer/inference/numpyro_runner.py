@@ -76,7 +76,7 @@ def nuts_diagnostics(idata, var_names=None) -> dict:
     leapfrog steps per draw (NaN if not recorded): the cost of a draw in gradient evaluations."""
     import arviz as az
 
-    summary = az.summary(idata, var_names=var_names, kind="diagnostics")
+    summary = az.summary(idata, var_names=var_names, kind="diagnostics", round_to="none")
     stats = idata.sample_stats if hasattr(idata, "sample_stats") else {}
     diverging, steps = stats.get("diverging"), stats.get("n_steps")
     return {
