@@ -2,7 +2,7 @@
 over the stochasticity of the nearby sources, and compare with a smooth-source fit and with sbi.
 
     python experiments/fit_electrons.py --quick --out reports/electrons_quick     # the README's main job
-    python experiments/fit_electrons.py --out reports/electrons                   # longer chains, more simulations (~40 min)
+    python experiments/fit_electrons.py --out reports/electrons                   # longer chains, more simulations (~1.5 h, 2.4 GB)
 
 Three posteriors of (R_SN, log10_E_cut, gamma, delta, kappa0, log10_L) with the same data and
 measurement chain (crinfer.simulators.cre.measurement: force-field modulation, per-experiment
