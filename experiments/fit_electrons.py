@@ -47,8 +47,9 @@ SIZES = {  # (full, quick)
     "warmup": (1000, 300), "samples": (1000, 300), "chains": (2, 2),
     "npe_simulations": (30_000, 10_000), "smooth_nodes": (384, 256),
     "target_accept": (0.95, 0.9),  # above NumPyro's 0.8, against divergences in the curved posteriors
-    # NumPyro's parallel chains hold ~16 MB per iteration of the smooth model until the run ends
-    # (XLA CPU, 2 devices; flat when vectorised): 2000 iterations would need > 32 GB (docs/electron_fit.md)
+    # NumPyro's parallel chains held ~16 MB per iteration of the smooth model until the run ended
+    # (XLA CPU, 2 devices; flat when vectorised), ~32 GB for 2000; since the shell table's single
+    # gather ~3 MB, not yet checked at full size (docs/electron_fit.md, "Memory")
     "smooth_chain_method": ("vectorized", "parallel"),
 }
 LABELS = {"stochastic": "NUTS, SECRET (stochastic)", "smooth": "NUTS, smooth mean", "npe": "NPE on SECRET draws"}

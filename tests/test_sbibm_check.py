@@ -139,7 +139,7 @@ def test_merge_combines_partial_runs_and_refuses_mismatched_settings(tmp_path):
         mod.main(["--merge", str(a), str(bad), "--out", str(tmp_path / "m2")])
 
 
-def test_npe_estimator_option_reaches_the_trainer_and_the_report_settings():
+def test_npe_estimator_option_sets_the_npe_estimator_and_the_report_settings():
     mod = _experiment()
     default = mod.parse_args(["--out", "x"])
     assert mod._estimators(default) == {"NPE": "nsf", "NLE": "maf", "NRE": "resnet"}  # sbibm's published choice
