@@ -91,7 +91,7 @@ def latent_start(secret, measurement, theta, latent, centred_bins):
 
 def secret_widths(secret, idata, draws=200):
     """Median over posterior draws of SECRET's conditional sd of each bin given the earlier bins
-    (standardised units), in SECRET's autoregressive order: (bin energies [GeV], sd)."""
+    (the network's standardised units), in SECRET's autoregressive order: (bin energies [GeV], sd)."""
     post = idata.posterior
     theta = np.stack([np.asarray(post[n]).reshape(-1) for n in FIT_PARAMETERS.names[:5]], axis=-1)
     psi_src = np.asarray(post["psi_src"]).reshape(len(theta), -1)
@@ -267,7 +267,7 @@ def write_report(out, summary, comparison, measurement, fits):
               "## Posteriors", "", comparison.markdown(), "", "![corner](corner.png)", "",
               "## SECRET's conditional widths at the stochastic posterior", "",
               "Median over posterior draws of the sd of each bin's SECRET conditional given the earlier bins, in "
-              f"SECRET's autoregressive order (standardised units; floor {summary['secret_conditional_sd']['floor']}). "
+              f"SECRET's autoregressive order (the network's standardised units; floor {summary['secret_conditional_sd']['floor']}). "
               "Bins at the floor are fixed by the earlier ones: thin ridges for a centred latent "
               "(docs/electron_fit.md).", "", widths_table(summary), "",
               "## Nuisances (posterior mean +- sd)", "", nuisance_table(measurement, fits), "",

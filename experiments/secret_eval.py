@@ -13,7 +13,10 @@ Without stores the simulations are run here with crinfer.simulators.cre (sizes b
 makes them CPU-sized). Writes DIR/summary.json with classifier_accuracy_single (sbi's c2st MLP,
 5-fold cross-validation, both sets standardised), dq{5,16,50,84,95}_frac_below_0p05 / _0p1 (the
 fraction of held-out parameter points, half of them at the centres of the training-grid cells,
-whose max-over-energy quantile deviation is below 0.05 / 0.1 dex), sample_1e6_s, logprob_1e6_s
+whose max-over-energy quantile deviation is below 0.05 / 0.1 dex; mc_halves_dq*: the same between
+the two halves of the held-out Monte Carlo, the deviation that its own noise alone gives at half
+the draws), median_shift_rms_per_bin (rms over the held-out points of the median's
+emulated-minus-simulated shift in each bin, dex), sample_1e6_s, logprob_1e6_s
 (of SECRET, or of the single-point MADE with --no-conditional), the device and every training
 size; DIR/*.png (marginals, quantile bands); DIR/made_single/ and DIR/secret/ (the artifacts).
 """
@@ -30,7 +33,7 @@ import numpy as np
 from crinfer.campaign.runner import load_dataset
 from crinfer.emulators.made import MADEEmulator, MADESpec
 from crinfer.emulators.made_train import train_made
-from crinfer.emulators.validation import QUANTILES, fraction_below, offset_grid_points, quantile_deviation
+from crinfer.emulators.validation import QUANTILES, fraction_below, offset_grid_points, quantile_deviation, quantile_shift
 from crinfer.inference.c2st import c2st
 from crinfer.simulators.cre import PARAMETERS, SINGLE_POINT, CREConfig, CRESimulator, single_point_parameters
 
@@ -71,6 +74,18 @@ def conditional_data(args, size):
         theta, x, _ = load_dataset(args.grid_store)
     else:
         theta, x = simulate(sim, args.key + 1, PARAMETERS.grid(size["grid_points_per_dim"]), size["grid_realisations"])
+    return (theta, x, *heldout_set(args, size, sim))
+
+
+def heldout_set(args, size, sim):
+    """(theta (K, P), Monte Carlo psi (K, M, D), number of cell centres first): simulated, or read
+    from --heldout-sims when that file exists (written there otherwise, so that several emulators
+    are compared on the same draws)."""
+    path = args.heldout_sims
+    if path is not None and path.exists():
+        data = np.load(path)
+        print(f"held-out simulations from {path}: {data['x'].shape[0]} points x {data['x'].shape[1]} realisations")
+        return data["theta"], data["x"], int(data["n_offset"])
     rng = np.random.default_rng(args.key)
     offset = offset_grid_points(PARAMETERS, size["grid_points_per_dim"])
     n_half = size["heldout_points"] // 2
@@ -78,7 +93,11 @@ def conditional_data(args, size):
     random = PARAMETERS.sample_prior(args.key + 2, size["heldout_points"] - len(offset))
     heldout = np.concatenate([offset, random])
     _, x_held = simulate(sim, args.key + 3, heldout, size["heldout_realisations"])
-    return theta, x, heldout, x_held.reshape(len(heldout), size["heldout_realisations"], -1), len(offset)
+    x_held = x_held.reshape(len(heldout), size["heldout_realisations"], -1)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, theta=heldout, x=x_held, n_offset=len(offset))
+    return heldout, x_held, len(offset)
 
 
 def timed(fn):
@@ -168,18 +187,23 @@ def evaluate_conditional(args, size, train):
         secret = train_made(x, theta, PARAMETERS, spec, key=args.key, name="secret", **train)
         secret.save(args.out / "secret", overwrite=True)
     energies = np.asarray(CREConfig().energies_GeV)
-    dev = []
+    dev, noise, median_shift = [], [], []
     for i, (row, sims) in enumerate(zip(heldout, x_held)):
         emulated = np.asarray(secret.sample(args.key + 100 + i, 4 * len(sims), row))
         dev.append(quantile_deviation(sims, emulated))
+        median_shift.append(quantile_shift(sims, emulated, (0.5,))[0])
+        noise.append(quantile_deviation(sims[::2], sims[1::2]))
         if i in (0, n_offset):
             kind = "grid-cell centre" if i < n_offset else "random point"
             label = ", ".join(f"{n}={v:.3g}" for n, v in zip(PARAMETERS.names, row))
             plot_bands(energies, sims, emulated, f"held-out {kind}: {label}", args.out / f"bands_heldout_{i}.png")
-    dev = np.array(dev)
+    dev, noise = np.array(dev), np.array(noise)
     for j, q in enumerate(QUANTILES):
         for tol in (0.05, 0.1):
-            out[f"dq{round(100 * q)}_frac_below_{str(tol).replace('.', 'p')}"] = float(fraction_below(dev[:, j], tol))
+            name = f"dq{round(100 * q)}_frac_below_{str(tol).replace('.', 'p')}"
+            out[name] = float(fraction_below(dev[:, j], tol))
+            out[f"mc_halves_{name}"] = float(fraction_below(noise[:, j], tol))
+    out["median_shift_rms_per_bin"] = np.sqrt(np.mean(np.square(median_shift), axis=0)).tolist()
     out.update(conditional_n_train=secret.card.n_train, conditional_n_validation=secret.card.n_validation,
                heldout_points=len(heldout), heldout_offset_points=n_offset,
                heldout_realisations=x_held.shape[1], dq_max_per_point=dev.tolist())
@@ -200,6 +224,8 @@ def main(argv=None):
     ap.add_argument("--no-conditional", action="store_true", help="skip the conditional SECRET")
     ap.add_argument("--heldout-points", type=int, help="held-out parameter points (default by --quick)")
     ap.add_argument("--heldout-realisations", type=int, help="Monte Carlo realisations per held-out point")
+    ap.add_argument("--heldout-sims", type=Path, help="NPZ of the held-out simulations: read if it exists, "
+                    "written otherwise")
     ap.add_argument("--timing-n", type=int, help="draws per timing call, scaled to 1e6 (default 1e6; 1e5 on a "
                     "CPU: 1e6 float64 draws need ~10 GB)")
     ap.add_argument("--key", type=int, default=0)

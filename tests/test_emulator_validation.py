@@ -2,7 +2,7 @@
 import numpy as np
 
 from crinfer.core.parameters import Parameter, ParameterSpace
-from crinfer.emulators.validation import QUANTILES, fraction_below, offset_grid_points, quantile_deviation
+from crinfer.emulators.validation import QUANTILES, fraction_below, offset_grid_points, quantile_deviation, quantile_shift
 
 
 def test_quantile_deviation_of_a_shifted_copy_is_the_shift_in_the_worst_bin():
@@ -10,6 +10,8 @@ def test_quantile_deviation_of_a_shifted_copy_is_the_shift_in_the_worst_bin():
     shifted = x + np.array([0.0, 0.07, -0.02])
     np.testing.assert_allclose(quantile_deviation(x, shifted), np.full(len(QUANTILES), 0.07), rtol=1e-12)
     np.testing.assert_allclose(quantile_deviation(x, x), 0.0, atol=0)
+    # the signed shift per bin, emulated minus simulated
+    np.testing.assert_allclose(quantile_shift(x, shifted, (0.5,)), [[0.0, 0.07, -0.02]], atol=1e-12)
     # a wider copy deviates at the tails, not at the median
     dev = quantile_deviation(x, 1.5 * x)
     assert dev[2] < 0.05 and dev[0] > 0.5 and dev[-1] > 0.5

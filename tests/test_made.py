@@ -15,7 +15,7 @@ from crinfer.core.parameters import Parameter, ParameterSpace
 from crinfer.emulators import made_jax
 from crinfer.emulators.artifact import ModelCard
 from crinfer.emulators.made import MADEEmulator, MADESpec
-from crinfer.emulators.made_train import build_torch_made, state_arrays, train_made
+from crinfer.emulators.made_train import _split, build_torch_made, fit_residual_map, state_arrays, train_made
 
 PARAMS = ParameterSpace([Parameter("a", 0.0, 1.0), Parameter("b", 1.0, 100.0, scale="log")])
 
@@ -31,8 +31,13 @@ def perturbed_net(spec, seed=0, scale=0.3):
 
 
 def emulator_from(net, spec, params=PARAMS):
+    """The emulator of net; with the spec's polynomial degrees > 0, random trend coefficients."""
     d, p = spec.features, spec.context_features
     norm = {"x_mean": np.linspace(-1, 1, d), "x_std": np.linspace(0.5, 2, d)}
+    if spec.location_degree or spec.scale_degree:
+        rng = np.random.default_rng(7)
+        norm["location_coef"] = rng.normal(size=(made_jax.polynomial_terms(p, spec.location_degree), d))
+        norm["log_scale_coef"] = 0.3 * rng.normal(size=(made_jax.polynomial_terms(p, spec.scale_degree), d))
     card = ModelCard(name="t", kind="secret", dataset_hash="0", n_train=0, n_validation=0)
     if params is not None:
         norm.update(theta_mean=np.full(p, 0.5), theta_std=np.full(p, 0.3))
@@ -42,6 +47,9 @@ def emulator_from(net, spec, params=PARAMS):
 
 SPEC = MADESpec(features=4, context_features=2, hidden_features=16, num_blocks=2, num_components=3,
                 order=(2, 0, 3, 1))
+# the same network behind a per-theta standardisation (quadratic location, linear log scale)
+SPEC_TREND = MADESpec(features=4, context_features=2, hidden_features=16, num_blocks=2, num_components=3,
+                      order=(2, 0, 3, 1), location_degree=2, scale_degree=1)
 
 
 def test_jax_log_prob_equals_nflows_log_prob():
@@ -78,12 +86,13 @@ def test_log_prob_gradient_in_theta_is_nonzero_for_every_dimension_and_the_first
     assert np.all(np.abs(np.asarray(g_first)) > 1e-6), g_first
 
 
-def test_noise_transform_is_a_change_of_variables_to_the_made_density():
+@pytest.mark.parametrize("spec", [SPEC, SPEC_TREND], ids=["per-bin", "per-theta"])
+def test_noise_transform_is_a_change_of_variables_to_the_made_density(spec):
     """x = from_noise(eps, theta): log N(eps) - log|det dx/deps| equals log_prob(x | theta)
-    exactly (the transform carries N(0, I) onto the MADE's density), to_noise inverts it, and its
-    derivatives in theta match finite differences (the bisection root is differentiated
-    implicitly)."""
-    emu = emulator_from(perturbed_net(SPEC), SPEC)
+    exactly (the transform carries N(0, I) onto the MADE's density, with or without the
+    per-theta standardisation), to_noise inverts it, and its derivatives in theta match finite
+    differences (the bisection root is differentiated implicitly)."""
+    emu = emulator_from(perturbed_net(SPEC), spec)
     theta = jnp.array([0.4, 20.0])
     eps = jax.random.normal(jax.random.PRNGKey(3), (5, 4), dtype=jnp.float64)
     x = emu.from_noise(eps, theta)
@@ -101,11 +110,13 @@ def test_noise_transform_is_a_change_of_variables_to_the_made_density():
         emu.from_noise(eps)
 
 
-def test_noise_transform_with_a_centred_head_factorises_the_density():
-    """Head (first k bins in autoregressive order, fixed) + noise for the rest: the marginal of the
-    head times the transformed tail's change of variables is the full density, the head comes
-    back unchanged, and a head cut from a full transform reproduces it."""
-    emu = emulator_from(perturbed_net(SPEC), SPEC)
+@pytest.mark.parametrize("spec", [SPEC, SPEC_TREND], ids=["per-bin", "per-theta"])
+def test_noise_transform_with_a_centred_head_factorises_the_density(spec):
+    """Head (first k bins in autoregressive order, fixed, in per-bin standardised units) + noise
+    for the rest: the marginal of the head times the transformed tail's change of variables is
+    the full density, the head comes back unchanged, and a head cut from a full transform
+    reproduces it."""
+    emu = emulator_from(perturbed_net(SPEC), spec)
     theta = jnp.array([0.4, 20.0])
     k, order = 2, np.asarray(SPEC.order)
     eps = jax.random.normal(jax.random.PRNGKey(4), (5, 4), dtype=jnp.float64)
@@ -126,13 +137,16 @@ def test_noise_transform_with_a_centred_head_factorises_the_density():
         emu.log_prob_leading(x, theta, 5)
 
 
-def test_leading_marginal_is_normalised_and_its_width_is_the_conditional_sd():
+@pytest.mark.parametrize("spec", [SPEC, SPEC_TREND], ids=["per-bin", "per-theta"])
+def test_leading_marginal_is_normalised_and_its_width_is_the_conditional_sd(spec):
     """The first bin in autoregressive order: log_prob_leading(k=1) integrates to 1 over that bin,
-    and its standard deviation (in standardised units) is conditional_sd's first entry."""
-    emu = emulator_from(perturbed_net(SPEC), SPEC)
+    and its standard deviation (in the network's standardised units) is conditional_sd's first entry."""
+    emu = emulator_from(perturbed_net(SPEC), spec)
     theta = jnp.array([0.7, 5.0])
     first = SPEC.order[0]
-    mean, std = emu.normalisation["x_mean"][first], emu.normalisation["x_std"][first]
+    loc, scale = (float(v[first]) for v in emu.residual_map(emu.to_network_theta(theta)))
+    std = emu.normalisation["x_std"][first] * scale
+    mean = emu.normalisation["x_mean"][first] + emu.normalisation["x_std"][first] * loc
     grid = mean + std * np.linspace(-15.0, 15.0, 6001)
     x = np.zeros((grid.size, 4))
     x[:, first] = grid
@@ -188,6 +202,63 @@ def test_training_recovers_a_known_conditional_density():
     kl = np.mean(true_log_prob(xt, at) - np.asarray(emu.log_prob(xt, at)))
     assert kl < 0.05, kl
     assert emu.card.n_train + emu.card.n_validation == 6000 and emu.card.kind == "secret"
+
+
+def test_polynomial_features_are_the_monomials_up_to_the_degree():
+    c = np.array([[2.0, 3.0], [-1.0, 0.5]])
+    feats = np.asarray(made_jax.polynomial_features(c, 2))
+    a, b = c[:, 0], c[:, 1]
+    np.testing.assert_allclose(feats, np.stack([np.ones(2), a, b, a * a, a * b, b * b], 1))
+    assert made_jax.polynomial_terms(5, 3) == np.asarray(made_jax.polynomial_features(np.zeros((1, 5)), 3)).shape[1] == 56
+
+
+def test_trend_coefficients_of_the_wrong_shape_are_a_named_error():
+    emu = emulator_from(perturbed_net(SPEC), SPEC_TREND)
+    norm = {**emu.normalisation, "location_coef": emu.normalisation["location_coef"][:3]}
+    with pytest.raises(ShapeError, match=r"'location_coef' has shape \(3, 4\); degree 2 in 2 parameters needs \(6, 4\)"):
+        MADEEmulator(SPEC_TREND, emu.state, norm, emu.card, PARAMS)
+
+
+def test_residual_map_recovers_a_polynomial_trend_and_scale():
+    """y = m(c) + s(c) eps with quadratic m and linear log s: the least-squares map finds m to the
+    Monte Carlo error, also with a long one-sided tail, and s to a few per cent; too few distinct
+    points is a named error."""
+    rng = np.random.default_rng(3)
+    c = np.repeat(rng.uniform(-1.5, 1.5, (400, 2)), 25, axis=0)
+    poly2, poly1 = np.asarray(made_jax.polynomial_features(c, 2)), np.asarray(made_jax.polynomial_features(c, 1))
+    loc_true = rng.normal(size=(6, 3))
+    log_s_true = np.array([[-1.0, -2.0, 0.0], [0.3, 0.0, -0.2], [0.0, 0.4, 0.1]])
+    y = poly2 @ loc_true + np.exp(poly1 @ log_s_true) * rng.normal(size=(len(c), 3))
+    loc, log_s = fit_residual_map(y, c, 2, 1)
+    np.testing.assert_allclose(poly2 @ loc, poly2 @ loc_true, atol=0.05 * np.exp(poly1 @ log_s_true).max())
+    np.testing.assert_allclose(log_s, log_s_true, atol=0.06)
+    y[::50, 0] -= 30.0  # a 2 % tail 30 scale units long: the clipped fit hardly moves
+    loc_tail, _ = fit_residual_map(y, c, 2, 1)
+    np.testing.assert_allclose(poly2 @ loc_tail, poly2 @ loc_true, atol=0.1 * np.exp(poly1 @ log_s_true).max())
+    with pytest.raises(ConfigurationError, match="location_degree=3 has 10 terms.* 19 distinct.*at least 20"):
+        fit_residual_map(y[:19 * 25:25], c[:19 * 25:25], 3, 1)
+
+
+def test_conditional_validation_split_keeps_parameter_points_whole():
+    """Realisations at one theta all land on one side of the split, so the validation loss
+    measures unseen theta (by="rows" mixes them, as the first shipped SECRET was trained); a
+    per-theta trend is fitted, and degrees on an unconditional spec are a named error."""
+    rng = np.random.default_rng(0)
+    params = ParameterSpace([Parameter("a", 0.0, 1.0)])
+    a = np.repeat(rng.uniform(0, 1, (40, 1)), 10, axis=0)
+    x = np.concatenate([3 * a, -a], axis=1) + 0.1 * rng.normal(size=(400, 2))
+    spec = MADESpec(features=2, context_features=1, hidden_features=8, num_components=1, location_degree=1)
+    emu = train_made(x, a, params, spec, key=0, max_epochs=2, progress=False)
+    assert (emu.card.n_train, emu.card.n_validation) == (360, 40)
+    val, train = _split(a, 400, 0.1, np.random.default_rng(1))
+    assert len(val) == 40 and not set(a[val, 0]) & set(a[train, 0])
+    val_rows, train_rows = _split(a, 400, 0.1, np.random.default_rng(1), by="rows")
+    assert len(val_rows) == 40 and set(a[val_rows, 0]) & set(a[train_rows, 0])
+    with pytest.raises(ConfigurationError, match="validation_split='cells'; allowed"):
+        _split(a, 400, 0.1, np.random.default_rng(1), by="cells")
+    assert emu.normalisation["location_coef"].shape == (2, 2)
+    with pytest.raises(ConfigurationError, match="location_degree=2; must be 0"):
+        MADESpec(features=2, location_degree=2)
 
 
 @pytest.mark.slow

@@ -7,9 +7,13 @@ The network is nflows' ``MixtureOfGaussiansMADE`` trained in torch
 :class:`~crinfer.core.protocols.Likelihood` (traceable, differentiable in theta) and
 :meth:`MADEEmulator.simulate` a :class:`~crinfer.core.protocols.Simulator`.
 
-Coordinates: x is standardised per output bin, ((x - x_mean)/x_std), then put in the spec's
-feature ``order``; theta is mapped to internal coordinates (log10 on log-scale parameters) and
-standardised. log p(x) = log p_net(z) - sum log x_std.
+Coordinates: x is standardised per output bin, y = (x - x_mean)/x_std; theta is mapped to
+internal coordinates (log10 on log-scale parameters) and standardised, c. A conditional model can
+then standardise y per theta as well (``location_degree``, ``scale_degree`` > 0): the network sees
+z = (y - m(c))/s(c), with m and log s polynomials in c fitted to the training set, so that it
+models the shape of the spread around a smooth trend instead of the trend itself (the trend
+across theta is ~15x the spread at one theta for the electron spectra). z is put in the spec's
+feature ``order``. log p(x) = log p_net(z) - sum log x_std - sum log s(c).
 """
 from __future__ import annotations
 
@@ -38,8 +42,10 @@ class MADESpec:
     features: output bins D; context_features: parameters P (0: unconditional); hidden_features:
     width of every hidden layer; num_blocks: residual blocks after the first masked layer;
     num_components: Gaussians per conditional; epsilon: floor of the standard deviations (in
-    standardised units); order: the autoregressive order of the D bins (a permutation; empty
-    means natural order).
+    the network's standardised units); order: the autoregressive order of the D bins (a
+    permutation; empty means natural order); location_degree, scale_degree: total degrees of the
+    polynomials in standardised theta of each bin's location and log scale (0: constant, the
+    per-bin standardisation alone; conditional models only).
     """
 
     features: int
@@ -50,6 +56,8 @@ class MADESpec:
     epsilon: float = 1e-2
     activation: str = "relu"
     order: tuple = field(default=())
+    location_degree: int = 0
+    scale_degree: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "order", tuple(int(i) for i in self.order) or tuple(range(self.features)))
@@ -64,6 +72,11 @@ class MADESpec:
                    f"one of {sorted(made_jax.ACTIVATIONS)}"),
                   ("order", self.order, sorted(self.order) == list(range(self.features)),
                    f"a permutation of 0..{self.features - 1}")]
+        for name in ("location_degree", "scale_degree"):
+            value = getattr(self, name)
+            allowed = (0,) if self.context_features == 0 else range(0, 6)
+            checks.append((name, value, value in allowed,
+                           "0 (unconditional)" if self.context_features == 0 else "in 0..5"))
         for name, value, ok, allowed in checks:
             if not ok:
                 raise ConfigurationError(f"MADESpec {name}={value!r}; must be {allowed}")
@@ -81,8 +94,9 @@ class MADEEmulator:
     Args:
         spec: the architecture; state: torch state-dict arrays by name; normalisation:
             ``x_mean``, ``x_std`` (D,) and, if conditional, ``theta_mean``, ``theta_std`` (P,) in
-            internal coordinates; card: the model card; params: the ParameterSpace of theta
-            (None if unconditional); observable: what x is; guard: domain-guard mode ("warn",
+            internal coordinates, and with polynomial degrees > 0 ``location_coef`` (terms, D),
+            ``log_scale_coef`` (terms, D) on standardised theta; card: the model card; params:
+            the ParameterSpace of theta (None if unconditional); observable: what x is; guard: domain-guard mode ("warn",
             "refuse", "off"); dtype: JAX dtype of the forward pass.
     """
 
@@ -105,6 +119,15 @@ class MADEEmulator:
         self._x_mean = jnp.asarray(self.normalisation["x_mean"], dtype)
         self._x_std = jnp.asarray(self.normalisation["x_std"], dtype)
         self._log_jacobian = float(np.log(self.normalisation["x_std"]).sum())
+        coef = {}
+        for name, degree in (("location_coef", spec.location_degree), ("log_scale_coef", spec.scale_degree)):
+            terms = made_jax.polynomial_terms(spec.context_features, degree)
+            coef[name] = np.asarray(self.normalisation.get(name, np.zeros((terms, spec.features))))
+            if coef[name].shape != (terms, spec.features):
+                raise ShapeError(f"normalisation {name!r} has shape {coef[name].shape}; degree {degree} in "
+                                 f"{spec.context_features} parameters needs ({terms}, {spec.features})")
+        self._location_coef = jnp.asarray(coef["location_coef"], dtype)
+        self._log_scale_coef = jnp.asarray(coef["log_scale_coef"], dtype)
         net = dict(num_blocks=spec.num_blocks, num_components=spec.num_components,
                    epsilon=spec.epsilon, activation=spec.activation)
         self._log_prob_z = jax.jit(partial(made_jax.log_prob_per_feature, **net))
@@ -114,10 +137,28 @@ class MADEEmulator:
         self._conditional_sd_z = jax.jit(partial(made_jax.conditional_sd, **net))
 
     # -- coordinates ----------------------------------------------------------
-    def to_network_x(self, x):
-        """Physical x (..., D) -> network coordinates (..., D + 1), dummy column first."""
-        z = ((jnp.asarray(x, self.dtype) - self._x_mean) / self._x_std)[..., self._order]
+    def residual_map(self, ctx):
+        """(m, s) (..., D) of standardised theta ctx (..., P): the location and scale, in
+        per-bin standardised units y and bin order, that give the network's z = (y - m)/s
+        ((0, 1) when the spec's degrees are 0)."""
+        if ctx is None:
+            return jnp.zeros(self.spec.features, self.dtype), jnp.ones(self.spec.features, self.dtype)
+        loc = made_jax.polynomial_features(ctx, self.spec.location_degree) @ self._location_coef
+        log_s = made_jax.polynomial_features(ctx, self.spec.scale_degree) @ self._log_scale_coef
+        return loc, jnp.exp(log_s)
+
+    def to_network_x(self, x, ctx=None):
+        """Physical x (..., D) -> network coordinates (..., D + 1), dummy column first; ctx:
+        standardised theta (the per-theta residual map), None if unconditional."""
+        loc, scale = self.residual_map(ctx)
+        y = (jnp.asarray(x, self.dtype) - self._x_mean) / self._x_std
+        z = ((y - loc) / scale)[..., self._order]
         return jnp.concatenate([jnp.zeros(z.shape[:-1] + (1,), self.dtype), z], axis=-1)
+
+    def from_network_z(self, z, ctx=None):
+        """Network coordinates z (..., D) in the autoregressive order (no dummy column) -> physical x."""
+        loc, scale = self.residual_map(ctx)
+        return (z[..., self._inverse_order] * scale + loc) * self._x_std + self._x_mean
 
     def to_network_theta(self, theta):
         """Physical theta (..., P) -> standardised internal coordinates (None if unconditional)."""
@@ -129,8 +170,9 @@ class MADEEmulator:
     # -- Likelihood -----------------------------------------------------------
     def log_prob(self, x, theta=None):
         """log p(x | theta) [per unit of x^D]; x (..., D), theta (..., P) broadcastable. JAX."""
-        z, ctx = self._network_inputs(self.to_network_x(x), theta)
-        return self._log_prob_z(self.weights, z, ctx)[..., 1:].sum(-1) - self._log_jacobian
+        z, ctx = self._network_inputs_x(x, theta)
+        log_scale = 0.0 if ctx is None else jnp.log(self.residual_map(ctx)[1]).sum(-1)
+        return self._log_prob_z(self.weights, z, ctx)[..., 1:].sum(-1) - self._log_jacobian - log_scale
 
     # -- Simulator ------------------------------------------------------------
     def sample(self, key, n: int, theta=None):
@@ -138,7 +180,7 @@ class MADEEmulator:
         self._check_theta(theta, single=True)
         ctx = self.to_network_theta(theta)
         z = self._sample_z(self.weights, as_key(key), ctx, int(n))
-        return z[:, self._inverse_order] * self._x_std + self._x_mean
+        return self.from_network_z(z, ctx)
 
     def simulate(self, key, theta):
         """One draw per row of theta (B, P) -> (B, D); same key, same numbers."""
@@ -148,7 +190,7 @@ class MADEEmulator:
         self._check_theta(theta)
         ctx = self.to_network_theta(theta)
         z = self._sample_z(self.weights, as_key(key), ctx, int(ctx.shape[0]))
-        return z[:, self._inverse_order] * self._x_std + self._x_mean
+        return self.from_network_z(z, ctx)
 
     # -- noise coordinates (non-centred parametrisation) ----------------------
     def from_noise(self, eps, theta=None, head=None):
@@ -158,7 +200,8 @@ class MADEEmulator:
         conditionals at the epsilon floor) into a standard normal.
 
         head (..., k): the first k bins in the autoregressive order (``spec.order``), given in
-        standardised units; then eps is (..., D - k) and transforms only the remaining bins."""
+        per-bin standardised units ((x - x_mean)/x_std, which do not depend on theta); then eps
+        is (..., D - k) and transforms only the remaining bins."""
         k = 0 if head is None else int(np.shape(head)[-1])
         if np.shape(eps)[-1] != self.spec.features - k:
             raise ShapeError(f"eps has {np.shape(eps)[-1]} columns; with a head of {k} bins it needs "
@@ -166,12 +209,16 @@ class MADEEmulator:
         eps, ctx = self._network_inputs(jnp.asarray(eps, self.dtype), theta)
         if head is not None:
             head = jnp.broadcast_to(jnp.asarray(head, self.dtype), eps.shape[:-1] + (k,))
+            if ctx is not None:
+                loc, scale = self.residual_map(ctx)
+                first = self._order[:k]
+                head = (head - loc[..., first]) / scale[..., first]
         z = self._from_noise_z(self.weights, eps, ctx, head=head)
-        return z[..., self._inverse_order] * self._x_std + self._x_mean
+        return self.from_network_z(z, ctx)
 
     def to_noise(self, x, theta=None):
         """The inverse of :meth:`from_noise`: eps (..., D) of x (..., D)."""
-        z, ctx = self._network_inputs(self.to_network_x(x), theta)
+        z, ctx = self._network_inputs_x(x, theta)
         return self._to_noise_z(self.weights, z, ctx)
 
     def log_prob_leading(self, x, theta=None, k: int = 0):
@@ -179,22 +226,34 @@ class MADEEmulator:
         (the MADE's exact marginal of those bins; the later bins of x do not enter). JAX."""
         if not 0 <= k <= self.spec.features:
             raise ConfigurationError(f"k={k}; must be in 0..{self.spec.features}")
-        z, ctx = self._network_inputs(self.to_network_x(x), theta)
-        head_log_std = float(np.log(self.normalisation["x_std"][list(self.spec.order[:k])]).sum())
+        z, ctx = self._network_inputs_x(x, theta)
+        first = list(self.spec.order[:k])
+        head_log_std = float(np.log(self.normalisation["x_std"][first]).sum())
+        if ctx is not None:
+            head_log_std = head_log_std + jnp.log(self.residual_map(ctx)[1][..., first]).sum(-1)
         return self._log_prob_z(self.weights, z, ctx)[..., 1:k + 1].sum(-1) - head_log_std
 
     def conditional_sd(self, x, theta=None):
         """Standard deviation (..., D) of each bin's conditional given the earlier bins, in the
-        autoregressive order and standardised units: bins at ``spec.epsilon`` are fixed by the
-        earlier ones up to the mixture's floor (the thin ridges that make NUTS diverge)."""
-        z, ctx = self._network_inputs(self.to_network_x(x), theta)
+        autoregressive order and the network's standardised units: bins at ``spec.epsilon`` are
+        fixed by the earlier ones up to the mixture's floor (the thin ridges that make NUTS diverge)."""
+        z, ctx = self._network_inputs_x(x, theta)
         return self._conditional_sd_z(self.weights, z, ctx)
+
+    def _network_inputs_x(self, x, theta):
+        """Check theta; (network z of x, standardised theta) broadcast to one batch shape."""
+        self._check_theta(theta)
+        ctx = self.to_network_theta(theta)
+        return self._broadcast(self.to_network_x(x, ctx), ctx)
 
     def _network_inputs(self, values, theta):
         """Check theta; (values, standardised theta) broadcast to one batch shape (theta None if
         unconditional)."""
         self._check_theta(theta)
-        ctx = self.to_network_theta(theta)
+        return self._broadcast(values, self.to_network_theta(theta))
+
+    @staticmethod
+    def _broadcast(values, ctx):
         if ctx is None:
             return values, None
         batch = jnp.broadcast_shapes(values.shape[:-1], ctx.shape[:-1])

@@ -8,6 +8,9 @@ state-dict arrays by name; masks are applied once by :func:`masked_weights`.
 """
 from __future__ import annotations
 
+import itertools
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,6 +35,21 @@ def masked_weights(state: dict, num_blocks: int, dtype=jnp.float64) -> dict:
     if missing:
         raise KeyError(f"MADE weights lack {missing}")
     return out
+
+
+def polynomial_terms(variables: int, degree: int) -> int:
+    """Number of monomials of total degree <= ``degree`` in ``variables`` variables."""
+    return math.comb(variables + degree, degree)
+
+
+def polynomial_features(ctx, degree: int):
+    """Monomials of ctx (..., C) of total degree 0..``degree``, constant first: (..., terms)."""
+    ctx = jnp.asarray(ctx)
+    cols = [jnp.ones(ctx.shape[:-1], ctx.dtype)]
+    for d in range(1, degree + 1):
+        for combo in itertools.combinations_with_replacement(range(ctx.shape[-1]), d):
+            cols.append(jnp.prod(ctx[..., list(combo)], axis=-1))
+    return jnp.stack(cols, axis=-1)
 
 
 def _linear(w, name, x):

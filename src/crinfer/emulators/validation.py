@@ -7,16 +7,19 @@ import numpy as np
 QUANTILES = (0.05, 0.16, 0.5, 0.84, 0.95)
 
 
-def quantile_deviation(simulated, emulated, quantiles=QUANTILES):
-    """max over bins of |Q_emulated(q) - Q_simulated(q)| for each q, shape (len(quantiles),).
+def quantile_shift(simulated, emulated, quantiles=QUANTILES):
+    """Q_emulated(q) - Q_simulated(q) per quantile and bin, shape (len(quantiles), D).
 
     simulated (M, D) and emulated (S, D): draws at one parameter point, in the observable's
     units (dex for psi). Empirical quantiles (linear interpolation) per bin.
     """
     q = np.asarray(quantiles)
-    sim = np.quantile(np.asarray(simulated), q, axis=0)
-    emu = np.quantile(np.asarray(emulated), q, axis=0)
-    return np.max(np.abs(emu - sim), axis=1)
+    return np.quantile(np.asarray(emulated), q, axis=0) - np.quantile(np.asarray(simulated), q, axis=0)
+
+
+def quantile_deviation(simulated, emulated, quantiles=QUANTILES):
+    """max over bins of |Q_emulated(q) - Q_simulated(q)| for each q, shape (len(quantiles),)."""
+    return np.max(np.abs(quantile_shift(simulated, emulated, quantiles)), axis=1)
 
 
 def fraction_below(deviations, tolerance):
