@@ -4,9 +4,9 @@ Maximum likelihood with Adam, mini-batches, gradient clipping and early stopping
 validation split (the best validation state is kept; for a conditional model the split is by
 parameter point, so that it measures how the model generalises to unseen theta). Inputs are
 standardised per bin and theta per parameter (internal coordinates), then, if the spec asks,
-per theta by polynomial trends fitted by least squares (:func:`fit_residual_map`); a constant 0 column is put before the features so
-that the first real feature's conditional depends on theta (the MADE's first output otherwise
-sees only a bias; sbi's MADE wrapper does the same). The result is a
+per theta by polynomial trends fitted by least squares (:func:`fit_residual_map`). A constant
+0 column is put before the features so that the first real feature's conditional depends on
+theta (the MADE's first output otherwise sees only a bias; sbi's MADE wrapper does the same). The result is a
 :class:`~crinfer.emulators.made.MADEEmulator` (JAX) with its model card.
 """
 from __future__ import annotations
