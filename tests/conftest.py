@@ -11,6 +11,22 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session")
+def experiment_module():
+    """Loader of a script in experiments/ as a module: experiment_module("fit_electrons")."""
+    import importlib.util
+    from pathlib import Path
+
+    def load(name):
+        path = Path(__file__).resolve().parents[1] / "experiments" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
 def _has_gpu() -> bool:
     return torch.cuda.is_available()
 

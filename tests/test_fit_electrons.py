@@ -1,22 +1,15 @@
 """experiments/fit_electrons.py end to end at toy sizes: the README's main job writes its report,
 posteriors and plots, and the report states the diagnostics it measured."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
 TINY = {"warmup": (20, 20), "samples": (20, 20), "chains": (2, 2), "npe_simulations": (300, 300),
         "smooth_nodes": (48, 48), "target_accept": (0.8, 0.8), "smooth_chain_method": ("vectorized", "vectorized")}
 
 
 @pytest.fixture(scope="module")
-def fit_electrons():
-    spec = importlib.util.spec_from_file_location("fit_electrons", ROOT / "experiments" / "fit_electrons.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def fit_electrons(experiment_module):
+    return experiment_module("fit_electrons")
 
 
 def test_main_job_writes_the_report_at_toy_sizes(fit_electrons, tmp_path, monkeypatch):

@@ -1,8 +1,6 @@
 """sbibm adapters (priors, simulators, exact likelihood) and a smoke run of experiments/sbibm_check.py."""
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -11,15 +9,6 @@ from scipy.stats import multivariate_normal
 
 from crinfer.core import ConfigurationError
 from crinfer.inference import sbibm_tasks as tasks
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _experiment():
-    spec = importlib.util.spec_from_file_location("sbibm_check", ROOT / "experiments" / "sbibm_check.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.mark.slow
@@ -77,8 +66,8 @@ def test_exact_likelihood_and_conjugate_posterior_match_sbibm_reference():
         tasks.observation("slcp", 11)
 
 
-def test_published_table_covers_every_sbi_method():
-    mod = _experiment()
+def test_published_table_covers_every_sbi_method(experiment_module):
+    mod = experiment_module("sbibm_check")
     for task, methods in mod.METHODS.items():
         for method in methods:
             if method == "NUTS":
@@ -92,8 +81,8 @@ def test_published_table_covers_every_sbi_method():
 
 
 @pytest.mark.slow
-def test_experiment_smoke(tmp_path):
-    mod = _experiment()
+def test_experiment_smoke(tmp_path, experiment_module):
+    mod = experiment_module("sbibm_check")
     mod.main(["--quick", "--out", str(tmp_path), "--num-simulations", "300", "--posterior-samples", "200",
               "--c2st-samples", "200", "--max-epochs", "3", "--mcmc-chains", "4", "--nuts-warmup", "100",
               "--no-progress"])
@@ -121,8 +110,8 @@ def _fake_part(path, task, method, obs_c2st, settings_seed=0):
     return path
 
 
-def test_merge_combines_partial_runs_and_refuses_mismatched_settings(tmp_path):
-    mod = _experiment()
+def test_merge_combines_partial_runs_and_refuses_mismatched_settings(tmp_path, experiment_module):
+    mod = experiment_module("sbibm_check")
     a = _fake_part(tmp_path / "a", "two_moons", "NPE", {1: 0.60, 2: 0.62})
     b = _fake_part(tmp_path / "b", "two_moons", "NPE", {3: 0.64})
     c = _fake_part(tmp_path / "c", "slcp", "NLE", {1: 0.70})
@@ -139,8 +128,8 @@ def test_merge_combines_partial_runs_and_refuses_mismatched_settings(tmp_path):
         mod.main(["--merge", str(a), str(bad), "--out", str(tmp_path / "m2")])
 
 
-def test_npe_estimator_option_sets_the_npe_estimator_and_the_report_settings():
-    mod = _experiment()
+def test_npe_estimator_option_sets_the_npe_estimator_and_the_report_settings(experiment_module):
+    mod = experiment_module("sbibm_check")
     default = mod.parse_args(["--out", "x"])
     assert mod._estimators(default) == {"NPE": "nsf", "NLE": "maf", "NRE": "resnet"}  # sbibm's published choice
     mdn = mod.parse_args(["--out", "x", "--npe-estimator", "mdn"])

@@ -1,26 +1,15 @@
 """experiments/secret_eval.py: the held-out Monte Carlo is stored and read back unchanged."""
 import argparse
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 
 from crinfer.simulators.cre import PARAMETERS, CREConfig, CRESimulator
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def _experiment():
-    spec = importlib.util.spec_from_file_location("secret_eval", ROOT / "experiments" / "secret_eval.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_heldout_simulations_are_written_once_and_read_back(tmp_path):
+def test_heldout_simulations_are_written_once_and_read_back(tmp_path, experiment_module):
     """First call simulates (a cell centre first, then a prior draw) and writes the NPZ; a second
     call with other sizes reads the same draws instead of simulating."""
-    mod = _experiment()
+    mod = experiment_module("secret_eval")
     args = argparse.Namespace(key=0, heldout_sims=tmp_path / "held.npz")
     size = {"grid_points_per_dim": 2, "heldout_points": 2, "heldout_realisations": 3}
     sim = CRESimulator(CREConfig(), PARAMETERS)
