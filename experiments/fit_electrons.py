@@ -2,7 +2,7 @@
 over the stochasticity of the nearby sources, and compare with a smooth-source fit and with sbi.
 
     python experiments/fit_electrons.py --quick --out reports/electrons_quick     # the README's main job
-    python experiments/fit_electrons.py --out reports/electrons                   # longer chains, more simulations (~1.5 h, 2.4 GB)
+    python experiments/fit_electrons.py --out reports/electrons                   # longer chains, more simulations (~1 h, 4.7 GB: docs/electron_fit.md)
 
 Three posteriors of (R_SN, log10_E_cut, gamma, delta, kappa0, log10_L) with the same data and
 measurement chain (crinfer.simulators.cre.measurement: force-field modulation, per-experiment
@@ -47,10 +47,6 @@ SIZES = {  # (full, quick)
     "warmup": (1000, 300), "samples": (1000, 300), "chains": (2, 2),
     "npe_simulations": (30_000, 10_000), "smooth_nodes": (384, 256),
     "target_accept": (0.95, 0.9),  # above NumPyro's 0.8, against divergences in the curved posteriors
-    # NumPyro's parallel chains held ~16 MB per iteration of the smooth model until the run ended
-    # (XLA CPU, 2 devices; flat when vectorised), ~32 GB for 2000; since the shell table's single
-    # gather ~3 MB, not yet checked at full size (docs/electron_fit.md, "Memory")
-    "smooth_chain_method": ("vectorized", "parallel"),
 }
 LABELS = {"stochastic": "NUTS, SECRET (stochastic)", "smooth": "NUTS, smooth mean", "npe": "NPE on SECRET draws"}
 NUISANCES = ("energy_scale", "log10_norm", "phi_GV")
@@ -167,8 +163,8 @@ def main(argv=None):
     ap.add_argument("--secret", type=Path, default=ROOT / "emulators" / "secret_cpu", help="SECRET artifact")
     ap.add_argument("--key", type=int, default=0)
     ap.add_argument("--chain-method", choices=("parallel", "vectorized"), default="parallel",
-                    help="the stochastic fit's NUTS chains on one CPU device each (faster) or vectorised on one "
-                         "device (the smooth fit: parallel with --quick, vectorised otherwise, for its memory)")
+                    help="NUTS chains on one CPU device each (faster) or vectorised on one device (less memory: "
+                         "docs/electron_fit.md, 'Memory')")
     ap.add_argument("--latent", choices=LATENTS, default="centred",
                     help="the stochastic fit's latent spectrum: itself with SECRET's density (centred: fast, "
                          "diverges at SECRET's ridges), SECRET's noise (non-centred: fewer divergences, "
@@ -193,12 +189,11 @@ def main(argv=None):
           flush=True)
 
     fits, diagnostics, seconds = {}, {}, {}
-    for name, model, init, key, chain_method in (
-            ("stochastic", lambda: stochastic_model(secret, measurement, args.latent, args.centred_bins), start, keys[0],
-             args.chain_method),
-            ("smooth", lambda: smooth_model(smooth, measurement), centre, keys[2], size["smooth_chain_method"])):
-        print(f"NUTS: {LABELS[name]} ({chain_method} chains)", flush=True)
-        idata, diagnostics[name], seconds[name] = fit_nuts(model, key, size, init_to_value(values=init), chain_method)
+    for name, model, init, key in (
+            ("stochastic", lambda: stochastic_model(secret, measurement, args.latent, args.centred_bins), start, keys[0]),
+            ("smooth", lambda: smooth_model(smooth, measurement), centre, keys[2])):
+        print(f"NUTS: {LABELS[name]} ({args.chain_method} chains)", flush=True)
+        idata, diagnostics[name], seconds[name] = fit_nuts(model, key, size, init_to_value(values=init), args.chain_method)
         idata.posterior.attrs["method"] = LABELS[name]
         idata.to_netcdf(args.out / f"posterior_{name}.nc")
         fits[LABELS[name]] = idata

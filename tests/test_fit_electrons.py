@@ -4,7 +4,7 @@ import json
 
 import pytest
 TINY = {"warmup": (20, 20), "samples": (20, 20), "chains": (2, 2), "npe_simulations": (300, 300),
-        "smooth_nodes": (48, 48), "target_accept": (0.8, 0.8), "smooth_chain_method": ("vectorized", "vectorized")}
+        "smooth_nodes": (48, 48), "target_accept": (0.8, 0.8)}
 
 
 @pytest.fixture(scope="module")
