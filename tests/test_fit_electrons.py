@@ -2,7 +2,9 @@
 posteriors and plots, and the report states the diagnostics it measured."""
 import json
 
+import numpy as np
 import pytest
+
 TINY = {"warmup": (20, 20), "samples": (20, 20), "chains": (2, 2), "npe_simulations": (300, 300),
         "smooth_nodes": (48, 48), "target_accept": (0.8, 0.8)}
 
@@ -23,8 +25,8 @@ def test_main_job_writes_the_report_at_toy_sizes(fit_electrons, tmp_path, monkey
     assert summary["sizes"]["samples"] == 20 and summary["centred_bins"] == fit_electrons.CENTRED_BINS
     for fit in ("stochastic", "smooth"):
         d = summary["diagnostics"][fit]
-        assert 0.9 < d["r_hat_max"] < float("inf") and d["divergences"] >= 0
-        assert 0 < summary["chi2_at_median"][fit] < float("inf")
+        assert np.isfinite([d["r_hat_max"], d["ess_bulk_min"], d["steps_mean"]]).all() and d["steps_mean"] >= 1
+        assert 0 < summary["chi2_at_median"][fit] < np.inf
     report = (out / "report.md").read_text()
     r_hat = summary["diagnostics"]["stochastic"]["r_hat_max"]
     assert f"| {r_hat:.3f} |" in report

@@ -144,7 +144,8 @@ def test_leading_marginal_is_normalised_and_its_width_is_the_conditional_sd(spec
     emu = emulator_from(perturbed_net(SPEC), spec)
     theta = jnp.array([0.7, 5.0])
     first = SPEC.order[0]
-    loc, scale = (float(v[first]) for v in emu.residual_map(emu.to_network_theta(theta)))
+    loc, log_scale = (float(v[first]) for v in emu.residual_map(emu.to_network_theta(theta)))
+    scale = np.exp(log_scale)
     std = emu.normalisation["x_std"][first] * scale
     mean = emu.normalisation["x_mean"][first] + emu.normalisation["x_std"][first] * loc
     grid = mean + std * np.linspace(-15.0, 15.0, 6001)

@@ -21,4 +21,3 @@ def test_heldout_simulations_are_written_once_and_read_back(tmp_path, experiment
     np.testing.assert_array_equal(again[0], theta)
     np.testing.assert_array_equal(again[1], x)
     assert again[2] == 1
-

@@ -138,27 +138,33 @@ class MADEEmulator:
 
     # -- coordinates ----------------------------------------------------------
     def residual_map(self, ctx):
-        """(m, s) (..., D) of standardised theta ctx (..., P): the location and scale, in
+        """(m, log s) (..., D) of standardised theta ctx (..., P): the location and log scale, in
         per-bin standardised units y and bin order, that give the network's z = (y - m)/s
-        ((0, 1) when the spec's degrees are 0)."""
+        ((0, 0) when the spec's degrees are 0 or the model is unconditional)."""
         if ctx is None:
-            return jnp.zeros(self.spec.features, self.dtype), jnp.ones(self.spec.features, self.dtype)
+            zeros = jnp.zeros(self.spec.features, self.dtype)
+            return zeros, zeros
         loc = made_jax.polynomial_features(ctx, self.spec.location_degree) @ self._location_coef
-        log_s = made_jax.polynomial_features(ctx, self.spec.scale_degree) @ self._log_scale_coef
-        return loc, jnp.exp(log_s)
+        return loc, made_jax.polynomial_features(ctx, self.spec.scale_degree) @ self._log_scale_coef
 
     def to_network_x(self, x, ctx=None):
         """Physical x (..., D) -> network coordinates (..., D + 1), dummy column first; ctx:
         standardised theta (the per-theta residual map), None if unconditional."""
-        loc, scale = self.residual_map(ctx)
-        y = (jnp.asarray(x, self.dtype) - self._x_mean) / self._x_std
-        z = ((y - loc) / scale)[..., self._order]
-        return jnp.concatenate([jnp.zeros(z.shape[:-1] + (1,), self.dtype), z], axis=-1)
+        return self._to_z(x, self.residual_map(ctx))
 
     def from_network_z(self, z, ctx=None):
         """Network coordinates z (..., D) in the autoregressive order (no dummy column) -> physical x."""
-        loc, scale = self.residual_map(ctx)
-        return (z[..., self._inverse_order] * scale + loc) * self._x_std + self._x_mean
+        return self._from_z(z, self.residual_map(ctx))
+
+    def _to_z(self, x, trend):
+        loc, log_s = trend
+        y = (jnp.asarray(x, self.dtype) - self._x_mean) / self._x_std
+        z = ((y - loc) * jnp.exp(-log_s))[..., self._order]
+        return jnp.concatenate([jnp.zeros(z.shape[:-1] + (1,), self.dtype), z], axis=-1)
+
+    def _from_z(self, z, trend):
+        loc, log_s = trend
+        return (z[..., self._inverse_order] * jnp.exp(log_s) + loc) * self._x_std + self._x_mean
 
     def to_network_theta(self, theta):
         """Physical theta (..., P) -> standardised internal coordinates (None if unconditional)."""
@@ -170,9 +176,8 @@ class MADEEmulator:
     # -- Likelihood -----------------------------------------------------------
     def log_prob(self, x, theta=None):
         """log p(x | theta) [per unit of x^D]; x (..., D), theta (..., P) broadcastable. JAX."""
-        z, ctx = self._network_inputs_x(x, theta)
-        log_scale = 0.0 if ctx is None else jnp.log(self.residual_map(ctx)[1]).sum(-1)
-        return self._log_prob_z(self.weights, z, ctx)[..., 1:].sum(-1) - self._log_jacobian - log_scale
+        z, ctx, log_s = self._network_inputs_x(x, theta)
+        return self._log_prob_z(self.weights, z, ctx)[..., 1:].sum(-1) - self._log_jacobian - log_s.sum(-1)
 
     # -- Simulator ------------------------------------------------------------
     def sample(self, key, n: int, theta=None):
@@ -207,18 +212,17 @@ class MADEEmulator:
             raise ShapeError(f"eps has {np.shape(eps)[-1]} columns; with a head of {k} bins it needs "
                              f"D - {k} = {self.spec.features - k}")
         eps, ctx = self._network_inputs(jnp.asarray(eps, self.dtype), theta)
+        loc, log_s = trend = self.residual_map(ctx)
         if head is not None:
+            first = self._order[:k]
             head = jnp.broadcast_to(jnp.asarray(head, self.dtype), eps.shape[:-1] + (k,))
-            if ctx is not None:
-                loc, scale = self.residual_map(ctx)
-                first = self._order[:k]
-                head = (head - loc[..., first]) / scale[..., first]
+            head = (head - loc[..., first]) * jnp.exp(-log_s[..., first])
         z = self._from_noise_z(self.weights, eps, ctx, head=head)
-        return self.from_network_z(z, ctx)
+        return self._from_z(z, trend)
 
     def to_noise(self, x, theta=None):
         """The inverse of :meth:`from_noise`: eps (..., D) of x (..., D)."""
-        z, ctx = self._network_inputs_x(x, theta)
+        z, ctx, _ = self._network_inputs_x(x, theta)
         return self._to_noise_z(self.weights, z, ctx)
 
     def log_prob_leading(self, x, theta=None, k: int = 0):
@@ -226,25 +230,25 @@ class MADEEmulator:
         (the MADE's exact marginal of those bins; the later bins of x do not enter). JAX."""
         if not 0 <= k <= self.spec.features:
             raise ConfigurationError(f"k={k}; must be in 0..{self.spec.features}")
-        z, ctx = self._network_inputs_x(x, theta)
+        z, ctx, log_s = self._network_inputs_x(x, theta)
         first = list(self.spec.order[:k])
-        head_log_std = float(np.log(self.normalisation["x_std"][first]).sum())
-        if ctx is not None:
-            head_log_std = head_log_std + jnp.log(self.residual_map(ctx)[1][..., first]).sum(-1)
+        head_log_std = float(np.log(self.normalisation["x_std"][first]).sum()) + log_s[..., first].sum(-1)
         return self._log_prob_z(self.weights, z, ctx)[..., 1:k + 1].sum(-1) - head_log_std
 
     def conditional_sd(self, x, theta=None):
         """Standard deviation (..., D) of each bin's conditional given the earlier bins, in the
         autoregressive order and the network's standardised units: bins at ``spec.epsilon`` are
         fixed by the earlier ones up to the mixture's floor (the thin ridges that make NUTS diverge)."""
-        z, ctx = self._network_inputs_x(x, theta)
+        z, ctx, _ = self._network_inputs_x(x, theta)
         return self._conditional_sd_z(self.weights, z, ctx)
 
     def _network_inputs_x(self, x, theta):
-        """Check theta; (network z of x, standardised theta) broadcast to one batch shape."""
+        """Check theta; (network z of x, standardised theta) broadcast to one batch shape, and the
+        residual map's log scale (..., D) (computed once per call)."""
         self._check_theta(theta)
         ctx = self.to_network_theta(theta)
-        return self._broadcast(self.to_network_x(x, ctx), ctx)
+        trend = self.residual_map(ctx)
+        return (*self._broadcast(self._to_z(x, trend), ctx), trend[1])
 
     def _network_inputs(self, values, theta):
         """Check theta; (values, standardised theta) broadcast to one batch shape (theta None if
