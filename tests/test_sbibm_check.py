@@ -101,10 +101,12 @@ def test_experiment_smoke(tmp_path, experiment_module):
 
 def _fake_part(path, task, method, obs_c2st, settings_seed=0):
     path.mkdir()
-    run = {"observations": {str(o): {"c2st": c, "c2st_samples": 10, "sample_seconds": 1.0, "c2st_seconds": 1.0}
+    run = {"observations": {str(o): {"c2st": c, "c2st_sbi": c + 0.01, "c2st_samples": 10, "sample_seconds": 1.0,
+                                     "c2st_seconds": 1.0}
                             for o, c in obs_c2st.items()},
            "train_seconds": 5.0, "mean_c2st": float(np.mean(list(obs_c2st.values())))}
-    settings = {"command": "x", "num_simulations": 10_000, "observations": sorted(obs_c2st), "seed": settings_seed}
+    settings = {"command": "x", "num_simulations": 10_000, "observations": sorted(obs_c2st), "seed": settings_seed,
+                "c2st_classifiers": "both"}
     (path / "results.json").write_text(json.dumps({"settings": settings, "runs": {task: {method: run}},
                                                    "total_seconds": 10.0}))
     return path
@@ -121,11 +123,18 @@ def test_merge_combines_partial_runs_and_refuses_mismatched_settings(tmp_path, e
     assert summary["two_moons"]["NPE"] == pytest.approx(0.62)
     assert summary["slcp"]["NLE"] == pytest.approx(0.70)
     report = (out / "report.md").read_text()
-    assert "| two_moons | NPE | 0.600 | 0.620 | 0.640 | 0.620 | 0.606 | 0.586 | above published |" in report
-    assert "| slcp | NLE | 0.700 | - | - | 0.700 | 0.771 | 0.749 | pass |" in report
+    assert "| two_moons | NPE | 0.600 | 0.620 | 0.640 | 0.620 | 0.606 | 0.586 | above published | 0.630 |" in report
+    assert "| slcp | NLE | 0.700 | - | - | 0.700 | 0.771 | 0.749 | pass | 0.710 |" in report
     bad = _fake_part(tmp_path / "bad", "slcp", "NRE", {1: 0.9}, settings_seed=1)
     with pytest.raises(SystemExit, match="settings differ"):
         mod.main(["--merge", str(a), str(bad), "--out", str(tmp_path / "m2")])
+    old = _fake_part(tmp_path / "old", "slcp", "NRE", {1: 0.9})
+    json_path = old / "results.json"
+    res = json.loads(json_path.read_text())
+    del res["settings"]["c2st_classifiers"]  # a run from before the two classifiers
+    json_path.write_text(json.dumps(res))
+    with pytest.raises(SystemExit, match="rescore"):
+        mod.main(["--merge", str(a), str(old), "--out", str(tmp_path / "m3")])
 
 
 def test_npe_estimator_option_sets_the_npe_estimator_and_the_report_settings(experiment_module):
@@ -136,3 +145,21 @@ def test_npe_estimator_option_sets_the_npe_estimator_and_the_report_settings(exp
     assert mod._estimators(mdn)["NPE"] == "mdn" and mod._settings(mdn)["estimators"]["NPE"] == "mdn"
     with pytest.raises(SystemExit):
         mod.parse_args(["--out", "x", "--npe-estimator", "gmm"])
+
+
+def test_rescore_reproduces_the_run_from_its_stored_samples(tmp_path, experiment_module):
+    mod = experiment_module("sbibm_check")
+    run_dir, again = tmp_path / "run", tmp_path / "again"
+    mod.main(["--tasks", "gaussian_linear", "--methods", "NUTS", "--observations", "2", "--out", str(run_dir),
+              "--posterior-samples", "200", "--nuts-warmup", "100", "--no-progress"])
+    mod.main(["--rescore", str(run_dir), "--out", str(again)])
+    first = json.loads((run_dir / "results.json").read_text())["runs"]["gaussian_linear"]["NUTS"]
+    second = json.loads((again / "results.json").read_text())
+    rescored = second["runs"]["gaussian_linear"]["NUTS"]
+    for key in ("c2st", "c2st_sbi", "c2st_samples", "sample_seconds"):  # same subsamples, same classifiers
+        assert rescored["observations"]["2"][key] == first["observations"]["2"][key]
+    assert 0.3 < first["observations"]["2"]["c2st"] < 0.65  # exact likelihood: near 0.5 at 200 samples
+    assert second["settings"]["rescored_from"]["folder"] == str(run_dir)
+    assert (again / "gaussian_linear_NUTS_obs2.nc").exists() and (again / "gaussian_linear_NUTS_obs2.png").exists()
+    with pytest.raises(SystemExit, match="another folder"):
+        mod.main(["--rescore", str(run_dir), "--out", str(run_dir)])
