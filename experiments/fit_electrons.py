@@ -2,15 +2,16 @@
 over the stochasticity of the nearby sources, and compare with a smooth-source fit and with sbi.
 
     python experiments/fit_electrons.py --quick --out reports/electrons_quick     # the README's main job
-    python experiments/fit_electrons.py --out reports/electrons                   # longer chains, more simulations (~1 h, 4.7 GB: docs/electron_fit.md)
+    python experiments/fit_electrons.py --out reports/electrons                   # the acceptance run: longer chains, mixed latent (~1 h, 4.7 GB: docs/electron_fit.md)
 
 Three posteriors of (R_SN, log10_E_cut, gamma, delta, kappa0, log10_L) with the same data and
 measurement chain (crinfer.simulators.cre.measurement: force-field modulation, per-experiment
 energy scale and normalisation, stat + sys errors):
 
 1. NUTS with the SECRET emulator: the spectrum on the 19 bins is a latent vector with density
-   SECRET(psi | theta) (marginalising over source stochasticity), sampled as itself or, with
-   --latent noise / mixed, (partly) through SECRET's noise (docs/electron_fit.md);
+   SECRET(psi | theta) (marginalising over source stochasticity), sampled as itself (centred, the
+   --quick default) or (partly) through SECRET's noise (--latent noise / mixed; mixed is the full
+   run's default) (docs/electron_fit.md);
 2. NUTS with the smooth-source mean spectrum (no stochasticity);
 3. sbi NPE trained on SECRET draws passed through the measurement chain with nuisances drawn
    from their priors.
@@ -156,7 +157,7 @@ def nuisance_table(measurement, fits):
     return "\n".join(rows)
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--quick", action="store_true", help="CPU-sized chains and simulation budget (a few minutes)")
@@ -165,14 +166,21 @@ def main(argv=None):
     ap.add_argument("--chain-method", choices=("parallel", "vectorized"), default="parallel",
                     help="NUTS chains on one CPU device each (faster) or vectorised on one device (less memory: "
                          "docs/electron_fit.md, 'Memory')")
-    ap.add_argument("--latent", choices=LATENTS, default="centred",
+    ap.add_argument("--latent", choices=LATENTS, default=None,
                     help="the stochastic fit's latent spectrum: itself with SECRET's density (centred: fast, "
-                         "diverges at SECRET's ridges), SECRET's noise (non-centred: fewer divergences, "
-                         "~30x slower at the quick size) or mixed (the first --centred-bins bins centred, the rest noise)")
+                         "diverges at SECRET's ridges; the --quick default), SECRET's noise (non-centred: fewer "
+                         "divergences, ~30x slower at the quick size) or mixed (the first --centred-bins bins "
+                         "centred, the rest noise; the full run's default: no divergences there)")
     ap.add_argument("--centred-bins", type=int, default=CENTRED_BINS,
                     help="with --latent mixed: bins, in SECRET's autoregressive order, kept centred (the report's "
                          "table of SECRET's conditional widths shows which are above its floor)")
     args = ap.parse_args(argv)
+    args.latent = args.latent or ("centred" if args.quick else "mixed")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
     size = {k: v[1] if args.quick else v[0] for k, v in SIZES.items()}
     args.out.mkdir(parents=True, exist_ok=True)
     keys = jax.random.split(jax.random.PRNGKey(args.key), 3)

@@ -31,3 +31,9 @@ def test_main_job_writes_the_report_at_toy_sizes(fit_electrons, tmp_path, monkey
     r_hat = summary["diagnostics"]["stochastic"]["r_hat_max"]
     assert f"| {r_hat:.3f} |" in report
     assert len(summary["secret_conditional_sd"]["sd"]) == 19
+
+
+def test_latent_defaults_centred_when_quick_mixed_for_the_acceptance_run(fit_electrons):
+    assert fit_electrons.parse_args(["--quick", "--out", "x"]).latent == "centred"
+    assert fit_electrons.parse_args(["--out", "x"]).latent == "mixed"
+    assert fit_electrons.parse_args(["--out", "x", "--latent", "noise"]).latent == "noise"
