@@ -163,3 +163,5 @@ def test_rescore_reproduces_the_run_from_its_stored_samples(tmp_path, experiment
     assert (again / "gaussian_linear_NUTS_obs2.nc").exists() and (again / "gaussian_linear_NUTS_obs2.png").exists()
     with pytest.raises(SystemExit, match="another folder"):
         mod.main(["--rescore", str(run_dir), "--out", str(run_dir)])
+    mod.main(["--rescore", str(run_dir), "--out", str(tmp_path / "npe_only"), "--methods", "NPE"])
+    assert json.loads((tmp_path / "npe_only" / "summary.json").read_text()) == {}  # the run had no NPE
