@@ -89,7 +89,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="combine the results.json of these partial runs into --out (no new runs)")
     ap.add_argument("--rescore", type=Path, default=None,
                     help="recompute C2ST from this earlier run's stored posterior samples (same subsamples and "
-                         "settings; no training or sampling) into --out; --methods selects")
+                         "settings; no training or sampling) into --out; --tasks and --methods select")
     ap.add_argument("--posterior-samples", type=int, default=None, help="posterior draws per observation")
     ap.add_argument("--c2st-samples", type=int, default=None, help="samples per side in C2ST")
     ap.add_argument("--mcmc-chains", type=int, default=100, help="slice-sampler chains for NLE/NRE")
@@ -241,7 +241,7 @@ def _unit_key(seed: int, task: str, method: str):
 
 def _comparable(settings: dict) -> dict:
     """Settings that must agree between merged parts (not the command or the observations)."""
-    return {k: v for k, v in settings.items() if k not in ("command", "observations")}
+    return {k: v for k, v in settings.items() if k not in ("command", "observations", "rescored_from")}
 
 
 def write_outputs(results: dict, args) -> None:
@@ -310,7 +310,7 @@ def rescore(source: Path, args) -> dict:
     for task, methods in old["runs"].items():
         names = list(tasks.sbibm_simulator(task).params.names)
         for method, run in methods.items():
-            if args.methods is not None and method not in args.methods:
+            if task not in args.tasks or (args.methods is not None and method not in args.methods):
                 continue
             key = _unit_key(args.seed, task, method)
             new = {k: v for k, v in run.items() if not k.startswith("mean_c2st")}
