@@ -17,8 +17,8 @@ def c2st(a, b, *, seed: int = 1, n_folds: int = 5, classifier: str = "mlp") -> f
       without improvement, at most 1,000 epochs);
     - "sbibm": the one behind sbibm's published figures (Lueckmann et al. 2021,
       sbibm/metrics/c2st.py): no early stopping, training stops when the training loss stalls
-      (at most 10,000 epochs). Compare with published sbibm numbers only through this one; on
-      sbibm's gaussian_linear it scores lower than "mlp" on the same samples (docs/sbibm.md);
+      (at most 10,000 epochs). Compare with published sbibm numbers only through this one; it
+      differs from "mlp" in no fixed direction (docs/sbibm.md);
     - "rf": a random forest (scikit-learn defaults).
     """
     from sbi.utils.metrics import c2st as _sbi_c2st
