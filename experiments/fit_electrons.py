@@ -174,7 +174,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--centred-bins", type=int, default=CENTRED_BINS,
                     help="with --latent mixed: bins, in SECRET's autoregressive order, kept centred (the report's "
                          "table of SECRET's conditional widths shows which are above its floor)")
+    ap.add_argument("--target-accept", type=float, default=None,
+                    help="NUTS target acceptance probability of both fits, in (0, 1) (default: 0.95, --quick 0.9; "
+                         "docs/electron_fit.md, 'The stochastic fit over other keys')")
     args = ap.parse_args(argv)
+    if args.target_accept is not None and not 0.0 < args.target_accept < 1.0:
+        ap.error(f"--target-accept {args.target_accept} must be in (0, 1)")
     args.latent = args.latent or ("centred" if args.quick else "mixed")
     return args
 
@@ -182,6 +187,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None):
     args = parse_args(argv)
     size = {k: v[1] if args.quick else v[0] for k, v in SIZES.items()}
+    if args.target_accept is not None:
+        size["target_accept"] = args.target_accept
     args.out.mkdir(parents=True, exist_ok=True)
     keys = jax.random.split(jax.random.PRNGKey(args.key), 3)
     t_start = time.perf_counter()
