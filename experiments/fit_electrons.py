@@ -175,8 +175,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="with --latent mixed: bins, in SECRET's autoregressive order, kept centred (the report's "
                          "table of SECRET's conditional widths shows which are above its floor)")
     ap.add_argument("--target-accept", type=float, default=None,
-                    help="NUTS target acceptance probability of both fits, in (0, 1) (default: 0.95, --quick 0.9; "
-                         "docs/electron_fit.md, 'The stochastic fit over other keys')")
+                    help="NUTS target acceptance probability of both fits, in (0, 1) (default: {}, --quick {}; "
+                         "docs/electron_fit.md, 'The stochastic fit over other keys')".format(*SIZES["target_accept"]))
     args = ap.parse_args(argv)
     if args.target_accept is not None and not 0.0 < args.target_accept < 1.0:
         ap.error(f"--target-accept {args.target_accept} must be in (0, 1)")
