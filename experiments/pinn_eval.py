@@ -2,6 +2,7 @@
 
     python experiments/pinn_eval.py --quick --out reports/pinn_quick     # minutes on a CPU
     python experiments/pinn_eval.py --out reports/pinn                     # the shipped artifacts
+    python experiments/pinn_eval.py --only d --artifact /tmp/d --out reports/pinn_d   # one trained elsewhere
 
 For each recipe in emulators/pinn_*/ it loads the trained artifact (``emulators/<name>/``); with
 --quick, or where no artifact exists yet, it first trains the recipe's CPU-sized variant into
@@ -116,11 +117,19 @@ def main(argv=None) -> dict:
     ap.add_argument("--quick", action="store_true", help="train CPU-sized variants; minutes")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--only", default="abcd", help="which recipes, e.g. 'ab'")
+    ap.add_argument("--artifact", type=Path, default=None,
+                    help="evaluate the artifact in this folder (e.g. a pinn_train.py --out) instead of the "
+                         "shipped one; needs --only with one recipe")
     args = ap.parse_args(argv)
+    if args.artifact is not None and (len(args.only) != 1 or args.quick):
+        ap.error(f"--artifact {args.artifact} needs --only with one recipe (got --only {args.only}) and no --quick")
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {"quick": args.quick, "jax_device": str(jax.devices()[0])}
     for label in args.only:
-        emu, origin = artifact_for(RECIPES[label], args.out, args.quick)
+        if args.artifact is not None:
+            emu, origin = PINNEmulator.load(args.artifact, guard="off"), f"artifact {args.artifact}"
+        else:
+            emu, origin = artifact_for(RECIPES[label], args.out, args.quick)
         if emu is None:
             summary[label] = {"status": origin}
             continue

@@ -3,6 +3,7 @@ artifact, guard, gradients, deterministic resumable training."""
 import math
 import warnings
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -261,6 +262,46 @@ def test_two_species_artifact_outputs_and_widened_warm_start(tmp_path):
         widen_outputs(wide, 3)
 
 
+def test_widened_inputs_start_at_the_fixed_solution_and_can_learn_the_parameters():
+    """A fixed-parameter PINN widened to a conditional one: the network's output is the fixed
+    one at every parameter point, psi equals the fixed psi at the fixed values, and the residual
+    loss has a non-zero gradient on the new parameter weights (so training can use them)."""
+    from crinfer.emulators.pinn.networks import widen_inputs
+    from crinfer.emulators.pinn.train import scaled_residuals
+
+    fixed = PINNProblem(losses="ic_cmb")
+    cond = PINNProblem(losses="ic_cmb", ranges={"D0": [1.0, 10.0], "z_h": [2.0, 8.0]})
+    model = new_model(fixed, architecture(**TINY, log_scale0=-6.0), jax.random.key(3))
+    wide = widen_inputs(model, 2)
+    y = jnp.asarray(_points(4, 0)[0], dtype=jnp.float32)
+    for a in ([-0.7, 0.9], [0.3, -1.0]):
+        np.testing.assert_array_equal(np.asarray(wide(*y[:3], jnp.asarray(a, jnp.float32))),
+                                      np.asarray(model(*y[:3], jnp.zeros(0, jnp.float32))))
+    a_fixed = cond.to_unit(jnp.asarray([4.0, 4.0]))                   # the fixed problem's D0, z_h
+    y_cond = jnp.concatenate([y[:3], a_fixed]).astype(jnp.float32)
+    np.testing.assert_allclose(np.asarray(u_value(wide, cond, y_cond)), np.asarray(u_value(model, fixed, y)),
+                               rtol=1e-5)
+    pts = jnp.concatenate([y[None, None, :3].repeat(2, 1), jnp.asarray([[[-0.5, 0.5], [0.8, 0.1]]])], -1)
+    grad = eqx.filter_grad(lambda m: jnp.sum(scaled_residuals(m, cond, pts.astype(jnp.float32), 1.0) ** 2))(wide)
+    assert np.all(np.abs(np.asarray(grad.morphology.hidden[0].v[-2:])).sum(axis=1) > 0)
+    with pytest.raises(ValueError, match="fixed-parameter"):
+        widen_inputs(wide, 2)
+
+
+def test_training_step_solves_the_problem_with_its_parameter_order():
+    """The jitted training step evaluates the same loss as the problem itself, for parameters
+    named in non-alphabetical order (the step is compiled from a serialised problem; a sorted
+    serialisation once swapped z_h and gamma in training)."""
+    pb = PINNProblem(losses="ic_cmb", ranges={"z_h": [2.0, 8.0], "gamma": [2.0, 2.8], "D0": [1.0, 10.0]})
+    trainer = PINNTrainer(pb, TrainConfig(steps=1, batch=32, energy_bins=2), architecture(**TINY))
+    key = jax.random.key(7)
+    fresh = sample_points(key, pb, 8, 2)
+    expected = _bin_losses(trainer.model, pb, jnp.concatenate([fresh, trainer.rad_points], axis=1), 1.0)
+    *_, bins = trainer._train_step(trainer.model, trainer.opt_state, key, trainer.rad_points,
+                                   trainer.weights, jnp.float32(1.0))
+    np.testing.assert_allclose(np.asarray(bins), np.asarray(expected), rtol=1e-5)
+
+
 def test_training_reduces_the_residual_and_resumes_bit_for_bit(tmp_path):
     pb = PINNProblem()
     cfg = TrainConfig(steps=40, batch=64, energy_bins=4, balance_every=10, resample_every=10,
@@ -296,6 +337,18 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
     np.testing.assert_array_equal(np.asarray(back.psi(8.5, 0.0, E)), np.asarray(emu.psi(8.5, 0.0, E)))
     with pytest.raises(FileExistsError, match="overwrite"):
         train_recipe(recipe, tmp_path / "out", progress=False)
+    # a conditional recipe starts from this fixed-parameter artifact; another parameter count does not
+    cond = tmp_path / "cond.toml"
+    cond.write_text(recipe.read_text().replace('name = "tiny"', 'name = "cond"\nwarm_start = "out"').replace(
+        'losses = "none"', 'losses = "none"\nranges = { z_h = [3.0, 5.0], D0 = [2.0, 6.0] }').replace(
+        "steps = 20\n", "steps = 2\n").replace("lbfgs_steps = 5", "lbfgs_steps = 0"))
+    started = train_recipe(cond, tmp_path / "cond_out", progress=False)
+    assert started.problem.names == ("z_h", "D0") and started.card.metrics["steps"] == 2
+    one = tmp_path / "one.toml"
+    one.write_text(cond.read_text().replace('warm_start = "out"', 'warm_start = "cond_out"').replace(
+        ", D0 = [2.0, 6.0]", ""))
+    with pytest.raises(ConfigurationError, match="parameter count"):
+        train_recipe(one, tmp_path / "one_out", progress=False)
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\n[trian]\nsteps = 1\n')
     with pytest.raises(ConfigurationError, match="trian"):

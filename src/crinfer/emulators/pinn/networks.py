@@ -123,6 +123,25 @@ def widen_outputs(model: FactorisedPINN, n_outputs: int) -> FactorisedPINN:
                                             for x in leaves(model)))
 
 
+def widen_inputs(model: FactorisedPINN, n_params: int) -> FactorisedPINN:
+    """A fixed-parameter PINN as one conditional on ``n_params`` parameters that gives the fixed
+    solution at every parameter point: the warm start of a conditional PINN. The parameters enter
+    through zero weights (trainable) and zero Fourier-projection rows (fixed), so they act on the
+    network only linearly through its first layers, which suits the smooth dependence of psi on
+    the propagation parameters; the energy's Fourier features are untouched."""
+    if model.morphology.B.shape[0] != 1:
+        raise ValueError(f"can only widen a fixed-parameter PINN; this one has "
+                         f"{model.morphology.B.shape[0] - 1} parameters")
+
+    def widen(mlp: ModifiedMLP) -> ModifiedMLP:
+        pad = lambda w: jnp.concatenate([w, jnp.zeros((n_params,) + w.shape[1:], w.dtype)])
+        fed_by_features = lambda m: (m.enc_u.v, m.enc_v.v, m.hidden[0].v)   # a is the last feature
+        return eqx.tree_at(lambda m: (m.B, *fed_by_features(m)), mlp,
+                           (pad(mlp.B), *(pad(v) for v in fed_by_features(mlp))))
+
+    return eqx.tree_at(lambda m: (m.morphology, m.spectrum), model, (widen(model.morphology), widen(model.spectrum)))
+
+
 def architecture(**overrides) -> dict:
     """The default hyper-parameters of :class:`FactorisedPINN`, updated by ``overrides``."""
     arch = dict(width=64, depth=4, n_radial=16, n_vertical=16, n_fourier=16, fourier_sigma=1.0,

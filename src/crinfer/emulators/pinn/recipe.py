@@ -3,7 +3,8 @@
 A recipe has [problem] (PINNProblem fields), [architecture], [train] (TrainConfig fields) and
 [train.quick] (overrides for the CPU-sized variant used by the tests), and optionally
 ``warm_start = "<folder of another artifact>"`` (relative to the recipe's folder; a one-species
-artifact can start a several-species recipe, every output from its one).
+artifact can start a several-species recipe, every output from its one, and a fixed-parameter
+artifact a conditional recipe, at its fixed solution for every parameter point).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from crinfer.core.errors import ConfigurationError
 from crinfer.emulators.artifact import ModelCard
 
 from .emulator import PINNEmulator, problem_hash
-from .networks import architecture, widen_outputs
+from .networks import architecture, widen_inputs, widen_outputs
 from .problem import PINNProblem
 from .validation import validate
 from .train import PINNTrainer, TrainConfig, initial_log_scale, mean_loss
@@ -66,13 +67,15 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
         start = PINNEmulator.load(source, guard="off")
         if {k: v for k, v in start.arch.items() if k != "log_scale0"} != \
                 {k: v for k, v in arch.items() if k != "log_scale0"} or \
-                len(start.problem.names) != len(problem.names) or \
+                len(start.problem.names) not in (0, len(problem.names)) or \
                 len(start.problem.species) not in (1, len(problem.species)):
             raise ConfigurationError(f"warm start {source} has another architecture, parameter count "
                                      "or number of species")
         model, arch["log_scale0"] = start.model, start.arch["log_scale0"]
         if len(start.problem.species) != len(problem.species):
             model = widen_outputs(model, len(problem.species))
+        if len(start.problem.names) != len(problem.names):
+            model = widen_inputs(model, len(problem.names))
     trainer = PINNTrainer(problem, config, arch, model=model)
     checkpoints = out / "checkpoints"
     resumed = trainer.load_checkpoint(checkpoints)

@@ -188,8 +188,8 @@ class PINNTrainer:
         self.n_half = config.batch // (2 * config.energy_bins)
         self.key, k = jax.random.split(self.key)
         self.rad_points = sample_points(k, problem, self.n_half, config.energy_bins)
-        self._train_step, self._grad_norms, self._resample = _compiled(
-            json.dumps(problem.to_dict(), sort_keys=True), config)
+        # no sort_keys: the order of ``ranges`` is the order of the network's parameter inputs
+        self._train_step, self._grad_norms, self._resample = _compiled(json.dumps(problem.to_dict()), config)
 
     def loss_weight(self, step: int) -> float:
         c = self.config.curriculum_steps
