@@ -353,3 +353,15 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
     bad.write_text('name = "x"\n[trian]\nsteps = 1\n')
     with pytest.raises(ConfigurationError, match="trian"):
         train_recipe(bad, tmp_path / "bad_out", progress=False)
+
+
+@pytest.mark.slow  # the exact series at up to 5 held-out points per artifact: ~1 min; run by `make test-all`
+@pytest.mark.parametrize("name", ["pinn_a_diffusion", "pinn_b_ic", "pinn_c_two_species", "pinn_d_conditional"])
+def test_shipped_artifact_matches_its_model_card(name):
+    """Each shipped PINN loads, and its card's validation metrics are those of its weights."""
+    from pathlib import Path
+
+    emu = PINNEmulator.load(Path(__file__).resolve().parents[1] / "emulators" / name, guard="refuse")
+    card = emu.card.metrics["validation"]
+    flat = lambda d: {f"{k}.{kk}": vv for k, v in d.items() for kk, vv in (v.items() if isinstance(v, dict) else [("", v)])}
+    assert flat(validate(emu, card.get("n_heldout", 5))) == pytest.approx(flat(card), rel=1e-4)
