@@ -2,6 +2,7 @@
 artifact, guard, gradients, deterministic resumable training."""
 import math
 import warnings
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -359,8 +360,6 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
 @pytest.mark.parametrize("name", ["pinn_a_diffusion", "pinn_b_ic", "pinn_c_two_species", "pinn_d_conditional"])
 def test_shipped_artifact_matches_its_model_card(name):
     """Each shipped PINN loads, and its card's validation metrics are those of its weights."""
-    from pathlib import Path
-
     emu = PINNEmulator.load(Path(__file__).resolve().parents[1] / "emulators" / name, guard="refuse")
     card = emu.card.metrics["validation"]
     flat = lambda d: {f"{k}.{kk}": vv for k, v in d.items() for kk, vv in (v.items() if isinstance(v, dict) else [("", v)])}
