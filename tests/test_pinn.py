@@ -292,8 +292,8 @@ def test_widened_inputs_start_at_the_fixed_solution_and_can_learn_the_parameters
 def test_training_step_solves_the_problem_with_its_parameter_order():
     """The jitted training step evaluates the same loss as the problem itself, for parameters
     named in non-alphabetical order (the step is compiled from a serialised problem; a sorted
-    serialisation once swapped z_h and gamma in training)."""
-    pb = PINNProblem(losses="ic_cmb", ranges={"z_h": [2.0, 8.0], "gamma": [2.0, 2.8], "D0": [1.0, 10.0]})
+    serialisation once swapped z_h's and gamma's inputs in training)."""
+    pb = PINNProblem(ranges={"z_h": [2.0, 8.0], "D0": [1.0, 10.0]})   # sorted: D0 first
     trainer = PINNTrainer(pb, TrainConfig(steps=1, batch=32, energy_bins=2), architecture(**TINY))
     key = jax.random.key(7)
     fresh = sample_points(key, pb, 8, 2)
