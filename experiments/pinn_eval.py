@@ -11,7 +11,9 @@ DIR/summary.json with, per recipe: median/p95/max relative error over the valida
 (r <= 0.95 R_h, |z| <= 0.95 z_h, 1e-1..1e6 GeV; over held-out parameter points for the
 conditional recipe; pooled over the species, and per species under the species' name, for the
 two-species recipe), infer_10k_ms and its device, the reference series' time for the same
-10k values, training time, steps and peak memory; and DIR/pinn_<label>[_<species>].png: the error
+10k values, training time, steps and peak memory; under "local", per species, the same figures
+for the inner Galaxy (r <= 12 kpc, |z| <= 2 kpc of the grid) and at the Sun (r = 8.5 kpc, z = 0,
+57 energies), pooled over the parameter points; and DIR/pinn_<label>[_<species>].png: the error
 map in (r, z), the spectrum at the Sun with the reference, the error against energy.
 """
 from __future__ import annotations
@@ -27,6 +29,7 @@ import jax
 import numpy as np
 
 from crinfer.emulators.pinn.emulator import PINNEmulator
+from crinfer.emulators.pinn.problem import R_SUN
 from crinfer.emulators.pinn.recipe import load_recipe, train_recipe
 from crinfer.emulators.pinn.reference import reference_psi
 from crinfer.emulators.pinn.validation import heldout_parameters, relative_errors, summarise
@@ -86,6 +89,18 @@ def timings(emu: PINNEmulator, theta) -> dict:
                 reference_series_10k_ms=ref)
 
 
+def local_errors(emu: PINNEmulator, runs: list, thetas, species: str) -> dict:
+    """Error summaries of one species in the inner Galaxy (r <= 12 kpc, |z| <= 2 kpc of the
+    validation grids ``runs``) and at the Sun (8.5, 0) kpc over 57 energies, pooled over ``thetas``."""
+    inner = [p["rel"][(p["r"] <= 12.0)[:, None] & (p["z"] <= 2.0)[None, :]] for p in runs]
+    pb = emu.problem
+    E = np.logspace(np.log10(pb.E_min), np.log10(pb.E_max), 57)
+    sun = [np.abs(np.asarray(emu.psi(R_SUN, 0.0, E, t if pb.names else None, species), dtype=float)
+                  / reference_psi(pb, t, [R_SUN], [0.0], E, species=emu.species_index(species))[0, 0] - 1.0)
+           for t in thetas]
+    return {"inner_r12_z2": summarise(np.concatenate(inner)), "sun": summarise(np.concatenate(sun))}
+
+
 def plots(label: str, res: dict, out: Path, species: str = "") -> None:
     """The error map, the spectrum at the Sun and the error against energy of one species."""
     import matplotlib
@@ -96,7 +111,7 @@ def plots(label: str, res: dict, out: Path, species: str = "") -> None:
     m = ax[0].pcolormesh(res["r"], res["z"], np.log10(res["rel"].max(axis=2).T + 1e-12), shading="auto")
     fig.colorbar(m, ax=ax[0], label="log10 max_E |rel. error|")
     ax[0].set(xlabel="r [kpc]", ylabel="z [kpc]", title=f"({label}) {species} error map".replace("  ", " "))
-    i_sun = int(np.argmin(np.abs(res["r"] - 8.5)))
+    i_sun = int(np.argmin(np.abs(res["r"] - R_SUN)))
     E = res["E"]
     ax[1].loglog(E, E**2 * res["reference"][i_sun, 0], "k-", label="exact series")
     ax[1].loglog(E, E**2 * res["pinn"][i_sun, 0], "C1--", label="PINN")
@@ -144,6 +159,7 @@ def main(argv=None) -> dict:
             entry["heldout_theta"] = thetas.tolist()
             entry["per_point_max_rel_err"] = [max(per[sp][i]["max_rel_err"] for sp in pb.species)
                                               for i in range(len(thetas))]
+        entry["local"] = {sp: local_errors(emu, runs, thetas, sp) for sp, runs in per.items()}
         entry.update(timings(emu, thetas[0]))
         for sp, runs in per.items():
             plots(label, runs[0], args.out, sp if len(pb.species) > 1 else "")
