@@ -28,8 +28,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from crinfer.emulators.pinn.emulator import PINNEmulator
-from crinfer.emulators.pinn.problem import R_SUN
+from crinfer.emulators.pinn.emulator import PINNEmulator, problem_hash
+from crinfer.emulators.pinn.problem import R_SUN, PINNProblem
 from crinfer.emulators.pinn.recipe import load_recipe, train_recipe
 from crinfer.emulators.pinn.reference import reference_psi
 from crinfer.emulators.pinn.validation import heldout_parameters, relative_errors, summarise
@@ -143,6 +143,10 @@ def main(argv=None) -> dict:
     for label in args.only:
         if args.artifact is not None:
             emu, origin = PINNEmulator.load(args.artifact, guard="off"), f"artifact {args.artifact}"
+            recipe = load_recipe(ROOT / "emulators" / RECIPES[label] / "recipe.toml")
+            if problem_hash(emu.problem) != problem_hash(PINNProblem(**recipe.get("problem", {}))):
+                ap.error(f"--artifact {args.artifact} solves another problem than recipe ({label}) "
+                         f"{RECIPES[label]}: {emu.problem.to_dict()}")
         else:
             emu, origin = artifact_for(RECIPES[label], args.out, args.quick)
         if emu is None:

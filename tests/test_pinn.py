@@ -12,7 +12,7 @@ import pytest
 
 from crinfer.core.errors import ConfigurationError, DomainError, ShapeError
 from crinfer.emulators.artifact import ModelCard
-from crinfer.emulators.pinn.emulator import PINNEmulator, model_weights
+from crinfer.emulators.pinn.emulator import PINNEmulator, model_weights, problem_hash
 from crinfer.emulators.pinn.networks import architecture
 from crinfer.emulators.pinn.problem import PINNProblem
 from crinfer.emulators.pinn.recipe import train_recipe
@@ -303,6 +303,18 @@ def test_training_step_solves_the_problem_with_its_parameter_order():
     np.testing.assert_allclose(np.asarray(bins), np.asarray(expected), rtol=1e-5)
 
 
+def test_problem_hash_tells_the_network_input_orders_apart():
+    """The card's hash names the problem a PINN solves: the same ranges in another order are
+    another network input order, hence another problem; the order of ``fixed`` is not."""
+    ordered = PINNProblem(ranges={"z_h": [2.0, 8.0], "D0": [1.0, 10.0]}, fixed={"delta": 0.4, "gamma": 2.2})
+    assert problem_hash(ordered) == problem_hash(
+        PINNProblem(ranges={"z_h": [2.0, 8.0], "D0": [1.0, 10.0]}, fixed={"gamma": 2.2, "delta": 0.4}))
+    assert problem_hash(ordered) != problem_hash(
+        PINNProblem(ranges={"D0": [1.0, 10.0], "z_h": [2.0, 8.0]}, fixed={"delta": 0.4, "gamma": 2.2}))
+    assert problem_hash(ordered) != problem_hash(
+        PINNProblem(ranges={"z_h": [2.0, 8.0], "D0": [1.0, 10.0]}, fixed={"delta": 0.5, "gamma": 2.2}))
+
+
 def test_training_reduces_the_residual_and_resumes_bit_for_bit(tmp_path):
     pb = PINNProblem()
     cfg = TrainConfig(steps=40, batch=64, energy_bins=4, balance_every=10, resample_every=10,
@@ -331,7 +343,7 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
     emu = train_recipe(recipe, tmp_path / "out", progress=False)
     back = PINNEmulator.load(tmp_path / "out")
     metrics = back.card.metrics
-    assert metrics["steps"] == 20 and back.card.kind == "pinn"
+    assert metrics["steps"] == 20 and back.card.kind == "pinn" and back.card.dataset_hash == problem_hash(back.problem)
     assert metrics["validation"] == pytest.approx(validate(back), rel=1e-5)   # the card describes these weights
     assert (tmp_path / "out" / "history.csv").exists()
     E = np.logspace(-1, 6, 5)
@@ -356,11 +368,22 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
         train_recipe(bad, tmp_path / "bad_out", progress=False)
 
 
+
+def test_pinn_eval_refuses_an_artifact_of_another_recipe(tmp_path, experiment_module, capsys):
+    """``pinn_eval.py --only a --artifact DIR`` reports (a)'s figures only for a PINN of (a)'s problem."""
+    pinn_eval = experiment_module("pinn_eval")
+    shipped = Path(__file__).resolve().parents[1] / "emulators" / "pinn_b_ic"
+    with pytest.raises(SystemExit):
+        pinn_eval.main(["--only", "a", "--artifact", str(shipped), "--out", str(tmp_path)])
+    assert "solves another problem than recipe (a)" in capsys.readouterr().err
+    assert not (tmp_path / "summary.json").exists()
+
 @pytest.mark.slow  # the exact series at up to 5 held-out points per artifact: ~1 min; run by `make test-all`
 @pytest.mark.parametrize("name", ["pinn_a_diffusion", "pinn_b_ic", "pinn_c_two_species", "pinn_d_conditional"])
 def test_shipped_artifact_matches_its_model_card(name):
-    """Each shipped PINN loads, and its card's validation metrics are those of its weights."""
+    """Each shipped PINN loads, its card names its problem, and the card's validation metrics are those of its weights."""
     emu = PINNEmulator.load(Path(__file__).resolve().parents[1] / "emulators" / name, guard="refuse")
+    assert emu.card.dataset_hash == problem_hash(emu.problem)
     card = emu.card.metrics["validation"]
     flat = lambda d: {f"{k}.{kk}": vv for k, v in d.items() for kk, vv in (v.items() if isinstance(v, dict) else [("", v)])}
     assert flat(validate(emu, card.get("n_heldout", 5))) == pytest.approx(flat(card), rel=1e-4)

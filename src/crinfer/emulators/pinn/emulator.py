@@ -54,8 +54,10 @@ def model_from_weights(problem: PINNProblem, arch: dict, weights: dict) -> Facto
 
 
 def problem_hash(problem: PINNProblem) -> str:
-    """A PINN sees no data: the card's dataset hash is the sha256 of the problem definition."""
-    return hashlib.sha256(json.dumps(problem.to_dict(), sort_keys=True).encode()).hexdigest()
+    """A PINN sees no data: the card's dataset hash is the sha256 of the problem definition,
+    including the order of the conditioned parameters (the order of the network's inputs)."""
+    definition = {"problem": problem.to_dict(), "input_order": list(problem.names)}
+    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()
 
 
 class PINNEmulator:
