@@ -343,7 +343,8 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
     emu = train_recipe(recipe, tmp_path / "out", progress=False)
     back = PINNEmulator.load(tmp_path / "out")
     metrics = back.card.metrics
-    assert metrics["steps"] == 20 and back.card.kind == "pinn" and back.card.dataset_hash == problem_hash(back.problem)
+    assert metrics["steps"] == 20 and back.card.kind == "pinn"
+    assert back.card.dataset_hash == problem_hash(back.problem)
     assert metrics["validation"] == pytest.approx(validate(back), rel=1e-5)   # the card describes these weights
     assert (tmp_path / "out" / "history.csv").exists()
     E = np.logspace(-1, 6, 5)
@@ -368,7 +369,6 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
         train_recipe(bad, tmp_path / "bad_out", progress=False)
 
 
-
 def test_pinn_eval_refuses_an_artifact_of_another_recipe(tmp_path, experiment_module, capsys):
     """``pinn_eval.py --only a --artifact DIR`` reports (a)'s figures only for a PINN of (a)'s problem."""
     pinn_eval = experiment_module("pinn_eval")
@@ -378,10 +378,12 @@ def test_pinn_eval_refuses_an_artifact_of_another_recipe(tmp_path, experiment_mo
     assert "solves another problem than recipe (a)" in capsys.readouterr().err
     assert not (tmp_path / "summary.json").exists()
 
+
 @pytest.mark.slow  # the exact series at up to 5 held-out points per artifact: ~1 min; run by `make test-all`
 @pytest.mark.parametrize("name", ["pinn_a_diffusion", "pinn_b_ic", "pinn_c_two_species", "pinn_d_conditional"])
 def test_shipped_artifact_matches_its_model_card(name):
-    """Each shipped PINN loads, its card names its problem, and the card's validation metrics are those of its weights."""
+    """Each shipped PINN loads, its card names its problem, and the card's validation metrics
+    are those of its weights."""
     emu = PINNEmulator.load(Path(__file__).resolve().parents[1] / "emulators" / name, guard="refuse")
     assert emu.card.dataset_hash == problem_hash(emu.problem)
     card = emu.card.metrics["validation"]
