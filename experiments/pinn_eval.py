@@ -136,17 +136,20 @@ def main(argv=None) -> dict:
                     help="evaluate the artifact in this folder (e.g. a pinn_train.py --out) instead of the "
                          "shipped one; needs --only with one recipe")
     args = ap.parse_args(argv)
-    if args.artifact is not None and (len(args.only) != 1 or args.quick):
-        ap.error(f"--artifact {args.artifact} needs --only with one recipe (got --only {args.only}) and no --quick")
+    artifact = None
+    if args.artifact is not None:
+        if len(args.only) != 1 or args.quick:
+            ap.error(f"--artifact {args.artifact} needs --only with one recipe (got --only {args.only}) and no --quick")
+        artifact = PINNEmulator.load(args.artifact, guard="off")
+        recipe = load_recipe(ROOT / "emulators" / RECIPES[args.only] / "recipe.toml")
+        if problem_hash(artifact.problem) != problem_hash(PINNProblem(**recipe.get("problem", {}))):
+            ap.error(f"--artifact {args.artifact} solves another problem than recipe ({args.only}) "
+                     f"{RECIPES[args.only]}: {artifact.problem.to_dict()}")
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {"quick": args.quick, "jax_device": str(jax.devices()[0])}
     for label in args.only:
-        if args.artifact is not None:
-            emu, origin = PINNEmulator.load(args.artifact, guard="off"), f"artifact {args.artifact}"
-            recipe = load_recipe(ROOT / "emulators" / RECIPES[label] / "recipe.toml")
-            if problem_hash(emu.problem) != problem_hash(PINNProblem(**recipe.get("problem", {}))):
-                ap.error(f"--artifact {args.artifact} solves another problem than recipe ({label}) "
-                         f"{RECIPES[label]}: {emu.problem.to_dict()}")
+        if artifact is not None:
+            emu, origin = artifact, f"artifact {args.artifact}"
         else:
             emu, origin = artifact_for(RECIPES[label], args.out, args.quick)
         if emu is None:
