@@ -136,6 +136,9 @@ def main(argv=None) -> dict:
                     help="evaluate the artifact in this folder (e.g. a pinn_train.py --out) instead of the "
                          "shipped one; needs --only with one recipe")
     args = ap.parse_args(argv)
+    unknown = sorted(set(args.only) - set(RECIPES))
+    if unknown:
+        ap.error(f"--only {args.only}: unknown recipe label(s) {unknown}; allowed: {''.join(RECIPES)}")
     artifact = None
     if args.artifact is not None:
         if len(args.only) != 1 or args.quick:

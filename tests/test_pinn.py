@@ -369,13 +369,17 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
         train_recipe(bad, tmp_path / "bad_out", progress=False)
 
 
-def test_pinn_eval_refuses_an_artifact_of_another_recipe(tmp_path, experiment_module, capsys):
-    """``pinn_eval.py --only a --artifact DIR`` reports (a)'s figures only for a PINN of (a)'s problem."""
+def test_pinn_eval_refuses_an_artifact_of_another_recipe_and_unknown_labels(tmp_path, experiment_module, capsys):
+    """``pinn_eval.py --only a --artifact DIR`` reports (a)'s figures only for a PINN of (a)'s problem;
+    an unknown recipe label is refused by name."""
     pinn_eval = experiment_module("pinn_eval")
     shipped = Path(__file__).resolve().parents[1] / "emulators" / "pinn_b_ic"
     with pytest.raises(SystemExit):
         pinn_eval.main(["--only", "a", "--artifact", str(shipped), "--out", str(tmp_path)])
     assert "solves another problem than recipe (a)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        pinn_eval.main(["--only", "ax", "--out", str(tmp_path)])
+    assert "unknown recipe label(s) ['x']; allowed: abcd" in capsys.readouterr().err
     assert not (tmp_path / "summary.json").exists()
 
 
