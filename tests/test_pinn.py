@@ -1,5 +1,6 @@
 """PINN surrogate of the transport equation: operator, boundary conditions, reference series,
 artifact, guard, gradients, deterministic resumable training."""
+import hashlib
 import math
 import warnings
 from pathlib import Path
@@ -358,6 +359,10 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
         "steps = 20\n", "steps = 2\n").replace("lbfgs_steps = 5", "lbfgs_steps = 0"))
     started = train_recipe(cond, tmp_path / "cond_out", progress=False)
     assert started.problem.names == ("z_h", "D0") and started.card.metrics["steps"] == 2
+    assert started.card.metrics["warm_start"] == {      # the card names the weights it started from
+        "name": "tiny", "created": back.card.created,
+        "weights_sha256": hashlib.sha256((tmp_path / "out" / "weights.safetensors").read_bytes()).hexdigest()}
+    assert "warm_start" not in back.card.metrics
     one = tmp_path / "one.toml"
     one.write_text(cond.read_text().replace('warm_start = "out"', 'warm_start = "cond_out"').replace(
         ", D0 = [2.0, 6.0]", ""))
