@@ -329,6 +329,11 @@ def test_training_reduces_the_residual_and_resumes_bit_for_bit(tmp_path):
     resumed.run(40, progress=False)
     for a, b in zip(model_weights(straight.model).values(), model_weights(resumed.model).values()):
         np.testing.assert_array_equal(a, b)
+    steps_and_losses = lambda t: [(h["step"], h["loss"]) for h in t.history]
+    # the history resumes with the weights (the first run also recorded its last step, 20)
+    assert [h for h in steps_and_losses(resumed) if h[0] != 20] == steps_and_losses(straight)
+    seconds = [h["seconds"] for h in resumed.history]
+    assert seconds == sorted(seconds) and seconds[0] > 0              # one clock across the two runs
     pts = sample_points(jax.random.key(99), pb, 256, 4)               # a fixed held-out set
     plain = jnp.ones(pts.shape[:2] + (1,))                            # the unscaled residual
     before = float(jnp.sum(_bin_losses(PINNTrainer(pb, cfg, TINY).model, pb, pts, 1.0, plain)))

@@ -200,7 +200,7 @@ class PINNTrainer:
         from rich.progress import Progress
 
         cfg, target = self.config, steps or self.config.steps
-        start = time.perf_counter()
+        start = time.perf_counter() - self._seconds_so_far()
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task("PINN training", total=target, completed=self.step)
             while self.step < target:
@@ -256,7 +256,7 @@ class PINNTrainer:
             return optax.apply_updates(p, updates), state, value
 
         state = opt.init(params)
-        start = time.perf_counter()
+        start = time.perf_counter() - self._seconds_so_far()
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task("PINN L-BFGS", total=steps)
             for i in range(1, steps + 1):
@@ -272,14 +272,19 @@ class PINNTrainer:
         return self.history
 
     # -- checkpoints ------------------------------------------------------------------------
+    def _seconds_so_far(self) -> float:
+        """Training seconds recorded so far (the history's clock runs on across resumed runs)."""
+        return self.history[-1]["seconds"] if self.history else 0.0
+
     def save_checkpoint(self, directory) -> Path:
-        """Model, optimiser state, weights, collocation set, step and key (resumable)."""
+        """Model, optimiser state, weights, collocation set, step, key and loss history (resumable)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         tmp = directory / "checkpoint.eqx.tmp"
         state = (self.model, self.opt_state, self.weights, self.rad_points, jax.random.key_data(self.key))
         eqx.tree_serialise_leaves(tmp, state)
         tmp.replace(directory / "checkpoint.eqx")
+        (directory / "checkpoint.history.json").write_text(json.dumps(self.history))
         (directory / "checkpoint.step").write_text(f"{self.step}\n")
         return directory / "checkpoint.eqx"
 
@@ -293,6 +298,8 @@ class PINNTrainer:
         self.model, self.opt_state, self.weights, self.rad_points = model, opt_state, weights, rad_points
         self.key = jax.random.wrap_key_data(key_data)
         self.step = int((Path(directory) / "checkpoint.step").read_text())
+        history = Path(directory) / "checkpoint.history.json"    # absent in checkpoints before 2026-11-25
+        self.history = json.loads(history.read_text()) if history.exists() else []
         return True
 
 
