@@ -62,7 +62,7 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
     config = train_config(recipe, quick)
     arch = architecture(**recipe.get("architecture", {}))
     arch["log_scale0"] = initial_log_scale(problem)
-    model, warm_start = None, {}
+    model, started_from = None, {}
     if "warm_start" in recipe:
         source = (recipe["_dir"] / recipe["warm_start"]).resolve()
         start = PINNEmulator.load(source, guard="off")
@@ -73,8 +73,9 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
             raise ConfigurationError(f"warm start {source} has another architecture, parameter count "
                                      "or number of species")
         model, arch["log_scale0"] = start.model, start.arch["log_scale0"]
-        warm_start = {"warm_start": {"name": start.card.name, "created": start.card.created, "weights_sha256":
-                                     hashlib.sha256((source / "weights.safetensors").read_bytes()).hexdigest()}}
+        started_from = dict(warm_start=dict(
+            name=start.card.name, created=start.card.created,
+            weights_sha256=hashlib.sha256((source / "weights.safetensors").read_bytes()).hexdigest()))
         if len(start.problem.species) != len(problem.species):
             model = widen_outputs(model, len(problem.species))
         if len(start.problem.names) != len(problem.names):
@@ -100,7 +101,7 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
                      train_seconds_this_run=train_seconds, resumed=bool(resumed),
                      device=str(jax.devices()[0].platform), quick=bool(quick),
                      peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                     validation=validate(emu), **warm_start),
+                     validation=validate(emu), **started_from),
         notes=recipe.get("description", ""))
     out.mkdir(parents=True, exist_ok=True)
     if trainer.history:
