@@ -323,9 +323,12 @@ def test_training_reduces_the_residual_and_resumes_bit_for_bit(tmp_path):
     straight = PINNTrainer(pb, cfg, TINY)
     straight.run(40, progress=False)
     first = PINNTrainer(pb, cfg, TINY)
-    first.run(20, tmp_path, progress=False)
+    checkpoints = tmp_path / "checkpoints"
+    first.run(20, checkpoints, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints"]     # staging folders swapped away
+    checkpoints.replace(tmp_path / "checkpoints.previous")     # as if killed between the swap's renames
     resumed = PINNTrainer(pb, cfg, TINY)
-    assert resumed.load_checkpoint(tmp_path) and resumed.step == 20
+    assert resumed.load_checkpoint(checkpoints) and resumed.step == 20
     resumed.run(40, progress=False)
     for a, b in zip(model_weights(straight.model).values(), model_weights(resumed.model).values()):
         np.testing.assert_array_equal(a, b)
@@ -339,6 +342,10 @@ def test_training_reduces_the_residual_and_resumes_bit_for_bit(tmp_path):
     before = float(jnp.sum(_bin_losses(PINNTrainer(pb, cfg, TINY).model, pb, pts, 1.0, plain)))
     after = float(jnp.sum(_bin_losses(straight.model, pb, pts, 1.0, plain)))
     assert after < 0.7 * before, (before, after)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="notes.txt"):     # never swaps away a folder of other files
+        first.save_checkpoint(tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path):

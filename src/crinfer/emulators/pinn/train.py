@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -277,30 +278,56 @@ class PINNTrainer:
         return self.history[-1]["seconds"] if self.history else 0.0
 
     def save_checkpoint(self, directory) -> Path:
-        """Model, optimiser state, weights, collocation set, step, key and loss history (resumable)."""
+        """Model, optimiser state, weights, collocation set, step, key and loss history (resumable).
+
+        The three files are written to ``<directory>.partial`` and swapped in whole, so a run
+        killed at any moment leaves one consistent checkpoint (``load_checkpoint`` falls back to
+        ``<directory>.previous`` if it was killed mid-swap). ``directory`` holds nothing else.
+        """
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / "checkpoint.eqx.tmp"
+        foreign = sorted(p.name for p in directory.iterdir() if p.name not in _CHECKPOINT_FILES) \
+            if directory.is_dir() else []
+        if foreign:
+            raise FileExistsError(f"checkpoint folder {directory} holds other files ({', '.join(foreign[:3])}); "
+                                  "give the checkpoints a folder of their own")
+        staging, previous = _sibling(directory, "partial"), _sibling(directory, "previous")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
         state = (self.model, self.opt_state, self.weights, self.rad_points, jax.random.key_data(self.key))
-        eqx.tree_serialise_leaves(tmp, state)
-        tmp.replace(directory / "checkpoint.eqx")
-        (directory / "checkpoint.history.json").write_text(json.dumps(self.history))
-        (directory / "checkpoint.step").write_text(f"{self.step}\n")
+        eqx.tree_serialise_leaves(staging / "checkpoint.eqx", state)
+        (staging / "checkpoint.history.json").write_text(json.dumps(self.history))
+        (staging / "checkpoint.step").write_text(f"{self.step}\n")
+        shutil.rmtree(previous, ignore_errors=True)
+        if directory.exists():
+            directory.replace(previous)
+        staging.replace(directory)
+        shutil.rmtree(previous, ignore_errors=True)
         return directory / "checkpoint.eqx"
 
     def load_checkpoint(self, directory) -> bool:
         """Resume from ``directory`` if it holds a checkpoint; returns whether it did."""
-        path = Path(directory) / "checkpoint.eqx"
+        directory = Path(directory)
+        if not (directory / "checkpoint.eqx").exists():
+            directory = _sibling(directory, "previous")     # a run killed between the two renames
+        path = directory / "checkpoint.eqx"
         if not path.exists():
             return False
         like = (self.model, self.opt_state, self.weights, self.rad_points, jax.random.key_data(self.key))
         model, opt_state, weights, rad_points, key_data = eqx.tree_deserialise_leaves(path, like)
         self.model, self.opt_state, self.weights, self.rad_points = model, opt_state, weights, rad_points
         self.key = jax.random.wrap_key_data(key_data)
-        self.step = int((Path(directory) / "checkpoint.step").read_text())
-        history = Path(directory) / "checkpoint.history.json"    # absent in checkpoints before 2026-11-25
+        self.step = int((directory / "checkpoint.step").read_text())
+        history = directory / "checkpoint.history.json"    # absent in checkpoints before 2026-11-25
         self.history = json.loads(history.read_text()) if history.exists() else []
         return True
+
+
+_CHECKPOINT_FILES = ("checkpoint.eqx", "checkpoint.history.json", "checkpoint.step")
+
+
+def _sibling(directory: Path, suffix: str) -> Path:
+    """``<directory>.<suffix>`` beside ``directory`` (the checkpoint swap's staging names)."""
+    return directory.with_name(f"{directory.name}.{suffix}")
 
 
 def mean_loss(history: list[dict], last: int = 10) -> float:
