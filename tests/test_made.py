@@ -287,6 +287,12 @@ def test_artifact_round_trip_guard_and_errors(tmp_path):
         emu.log_prob(x[0], np.array([0.5, 10.0]))
     with pytest.raises(ShapeError, match="P = 2"):
         emu.sample(0, 10, np.array([0.5]))
+    single = MADEEmulator.load(tmp_path / "m", dtype=jnp.float32)     # the GPU precision: float32 throughout
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # no float64 value cast into the float32 draws
+        draws = single.sample(3, 2000, np.array([0.5, 10.0]))
+    assert draws.dtype == jnp.float32 and single.log_prob(draws, np.array([0.5, 10.0])).dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(single.log_prob(x, theta)), np.asarray(emu.log_prob(x, theta)), rtol=1e-4)
     with pytest.raises(ConfigurationError, match="hidden_features=3"):
         MADESpec(features=4, hidden_features=3)
     with pytest.raises(ConfigurationError, match="order"):

@@ -171,7 +171,7 @@ class MADEEmulator:
         if self.params is None:
             return None
         u = self.params.to_internal(jnp.asarray(theta, self.dtype))
-        return (u - self.normalisation["theta_mean"]) / self.normalisation["theta_std"]
+        return ((u - self.normalisation["theta_mean"]) / self.normalisation["theta_std"]).astype(self.dtype)
 
     # -- Likelihood -----------------------------------------------------------
     def log_prob(self, x, theta=None):
