@@ -3,9 +3,12 @@
     python experiments/pinn_train.py emulators/pinn_a_diffusion/recipe.toml
     python experiments/pinn_train.py emulators/pinn_b_ic/recipe.toml --seconds 1500 --overwrite
     python experiments/pinn_train.py emulators/pinn_a_diffusion/recipe.toml --quick --out /tmp/pinn_a
+    python experiments/pinn_train.py RECIPE --out DIR --fit-seconds 240    # the schedule fitted to 4 min of Adam
 
 The artifact goes to the recipe's folder unless --out is given; --seconds stops after the first
-checkpoint past that wall time (device sessions have a budget), and a later run resumes.
+checkpoint past that wall time (device sessions have a budget), and a later run resumes;
+--fit-seconds times the Adam step first and stretches the recipe's schedule (steps and
+learning-rate decay) to that many seconds (DIR/fitted_schedule.json records it).
 """
 from __future__ import annotations
 
@@ -21,10 +24,13 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=None, help="artifact folder (default: the recipe's)")
     ap.add_argument("--quick", action="store_true", help="the recipe's CPU-sized [train.quick] variant")
     ap.add_argument("--seconds", type=float, default=None, help="stop after a checkpoint past this wall time")
+    ap.add_argument("--fit-seconds", type=float, default=None,
+                    help="run as many Adam steps as fit in this wall time, the recipe's decay stretched over them")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing trained artifact")
     args = ap.parse_args(argv)
     emu = train_recipe(args.recipe, args.out or args.recipe.parent, quick=args.quick,
-                       overwrite=args.overwrite, seconds=args.seconds)
+                       overwrite=args.overwrite, seconds=args.seconds,
+                       fit_seconds=args.fit_seconds)
     print(f"trained {emu.card.name}: {emu.card.metrics}")
 
 

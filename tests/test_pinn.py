@@ -1,5 +1,6 @@
 """PINN surrogate of the transport equation: operator, boundary conditions, reference series,
 artifact, guard, gradients, deterministic resumable training."""
+import dataclasses
 import hashlib
 import math
 import warnings
@@ -9,6 +10,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from crinfer.core.errors import ConfigurationError, DomainError, ShapeError
@@ -16,10 +18,11 @@ from crinfer.emulators.artifact import ModelCard
 from crinfer.emulators.pinn.emulator import PINNEmulator, model_weights, problem_hash
 from crinfer.emulators.pinn.networks import architecture
 from crinfer.emulators.pinn.problem import PINNProblem
-from crinfer.emulators.pinn.recipe import train_recipe
+from crinfer.emulators.pinn.recipe import fit_schedule, train_recipe
 from crinfer.emulators.pinn.validation import validate
 from crinfer.emulators.pinn.residual import residual, u_value
-from crinfer.emulators.pinn.train import PINNTrainer, TrainConfig, _bin_losses, new_model, sample_points
+from crinfer.emulators.pinn.train import (X_TOP, PINNTrainer, TrainConfig, _bin_losses, learning_rate,
+                                         new_model, sample_points)
 from crinfer.simulators.transport.analytic import poisson_series
 
 TINY = dict(width=16, depth=1, n_radial=4, n_vertical=8, n_fourier=4, spec_width=8, spec_depth=1)
@@ -300,8 +303,46 @@ def test_training_step_solves_the_problem_with_its_parameter_order():
     fresh = sample_points(key, pb, 8, 2)
     expected = _bin_losses(trainer.model, pb, jnp.concatenate([fresh, trainer.rad_points], axis=1), 1.0)
     *_, bins = trainer._train_step(trainer.model, trainer.opt_state, key, trainer.rad_points,
-                                   trainer.weights, jnp.float32(1.0))
+                                   trainer.weights, jnp.float32(1.0), jnp.float32(1e-3))
     np.testing.assert_allclose(np.asarray(bins), np.asarray(expected), rtol=1e-5)
+
+
+def test_collocation_stays_below_the_energy_ceiling_where_the_residual_is_finite():
+    """With losses, x = 1 is the energy ceiling, where the hard constraint makes ln u = -inf: in
+    float32 the largest uniform draw of the top slice lands there, and so does x within ~6e-8 of 1
+    (x + 1 rounds to 2), giving a NaN residual (a GPU run died of it). Collocation stops at X_TOP,
+    where the residual is finite."""
+    pb = PINNProblem(losses="ic_cmb", ranges={"D0": [1.0, 10.0]})
+    model = new_model(pb, TINY, jax.random.key(0))
+    at = lambda x: residual(model, pb, jnp.array([0.5, 0.2, x, 0.1], jnp.float32))
+    top_draw = jnp.float32(0.75) + jnp.float32(0.25) * jnp.nextafter(jnp.float32(1.0), jnp.float32(0.0))
+    assert float(top_draw) == 1.0                                # the rounding that produced the NaN
+    assert not np.isfinite(np.asarray(at(top_draw))).all()
+    assert not np.isfinite(np.asarray(at(jnp.nextafter(jnp.float32(1.0), jnp.float32(0.0))))).all()
+    assert np.isfinite(np.asarray(at(jnp.float32(X_TOP)))).all()
+    pts = sample_points(jax.random.key(3), pb, 4096, 8)
+    assert float(pts[..., 2].max()) <= X_TOP and float(pts[..., 2].min()) >= -1.0
+
+
+def test_schedule_fitted_to_a_time_budget_keeps_the_decay_and_shares_the_compiled_step():
+    """fit_schedule stretches steps and decay_steps together (the same total decay, whole
+    checkpoints); the learning rate is optax's exponential decay; trainers that differ only in
+    their schedule share one compiled step (the time probe does not compile twice)."""
+    cfg = TrainConfig(steps=40_000, decay_steps=1_000, decay_rate=0.85, checkpoint_every=500)
+    fitted = fit_schedule(cfg, seconds_per_step=0.004, seconds=300.0)
+    assert fitted.steps == 75_000 and fitted.decay_steps == 1_875
+    assert learning_rate(fitted, fitted.steps) == pytest.approx(learning_rate(cfg, cfg.steps), rel=1e-12)
+    assert fit_schedule(cfg, 10.0, 1.0).steps == 500                     # never less than one checkpoint
+    optax_schedule = optax.exponential_decay(cfg.lr, cfg.decay_steps, cfg.decay_rate)
+    for step in (0, 1, 777, 40_000):
+        assert learning_rate(cfg, step) == pytest.approx(float(optax_schedule(step)), rel=1e-6)
+    with pytest.raises(ConfigurationError, match="seconds_per_step > 0"):
+        fit_schedule(cfg, 0.0, 300.0)
+    pb = PINNProblem()
+    small = TrainConfig(steps=10, batch=32, energy_bins=2)
+    first = PINNTrainer(pb, small, architecture(**TINY))
+    other = PINNTrainer(pb, dataclasses.replace(small, steps=99, decay_steps=7, lr=1e-4), architecture(**TINY))
+    assert other._train_step is first._train_step
 
 
 def test_problem_hash_tells_the_network_input_orders_apart():

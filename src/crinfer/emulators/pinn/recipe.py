@@ -9,10 +9,11 @@ artifact a conditional recipe, at its fixed solution for every parameter point).
 from __future__ import annotations
 
 import hashlib
+import json
 import resource
 import time
 import tomllib
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import jax
@@ -47,12 +48,58 @@ def train_config(recipe: dict, quick: bool) -> TrainConfig:
     return TrainConfig(**{**train, **(overrides if quick else {})})
 
 
+def measure_step_seconds(problem: PINNProblem, config: TrainConfig, arch: dict, model=None) -> float:
+    """Wall seconds per Adam step of ``config`` on this machine, on a throwaway trainer (the real
+    run starts from ``model`` afresh): timed over one balancing and resampling period, after a
+    warm-up past the first of each, so that every jitted function is compiled (and shared with
+    the real run, whose steps differ only in the schedule)."""
+    period = max(config.balance_every, config.resample_every)
+    probe = PINNTrainer(problem, replace(config, steps=2 * period + 1), arch, model=model)
+    probe.run(period + 1, progress=False)
+    jax.block_until_ready(probe.model)
+    t0 = time.perf_counter()
+    probe.run(2 * period + 1, progress=False)
+    jax.block_until_ready(probe.model)
+    return (time.perf_counter() - t0) / period
+
+
+def fit_schedule(config: TrainConfig, seconds_per_step: float, seconds: float) -> TrainConfig:
+    """``config`` with as many Adam steps as ``seconds`` allow at ``seconds_per_step`` (whole
+    checkpoints), and ``decay_steps`` scaled with them, so that the learning rate still decays
+    by decay_rate ** (steps / decay_steps) over the run: the recipe's schedule, stretched."""
+    if not seconds > 0 or not seconds_per_step > 0:
+        raise ConfigurationError(f"fit_schedule needs seconds > 0 and seconds_per_step > 0, got "
+                                 f"{seconds!r} and {seconds_per_step!r}")
+    every = config.checkpoint_every
+    steps = max(every, int(seconds / seconds_per_step) // every * every)
+    return replace(config, steps=steps, decay_steps=max(1, round(config.decay_steps * steps / config.steps)))
+
+
+def _fitted_config(config, out: Path, fit_seconds: float, problem, arch, model) -> tuple[TrainConfig, dict]:
+    """The schedule fitted to ``fit_seconds`` of Adam on this machine; stored in
+    ``out/fitted_schedule.json`` so that a resumed run keeps it (and does not probe again)."""
+    record = out / "fitted_schedule.json"
+    if record.exists():
+        fitted = json.loads(record.read_text())
+    else:
+        per_step = measure_step_seconds(problem, config, arch, model)
+        new = fit_schedule(config, per_step, 0.9 * fit_seconds)       # 10% for checkpoints and history
+        fitted = dict(seconds=fit_seconds, seconds_per_step=per_step, steps=new.steps,
+                      decay_steps=new.decay_steps, device=str(jax.devices()[0].device_kind))
+        out.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(fitted, indent=2) + "\n")
+    return replace(config, steps=fitted["steps"], decay_steps=fitted["decay_steps"]), fitted
+
+
 def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progress: bool = True,
-                 seconds: float | None = None) -> PINNEmulator:
+                 seconds: float | None = None, fit_seconds: float | None = None) -> PINNEmulator:
     """Train the recipe at ``path`` into the artifact folder ``out`` (checkpoints resume).
 
     ``seconds``: stop early (after a checkpoint) once this much wall time has passed, for
     device sessions with a time budget; the artifact then records the steps reached.
+    ``fit_seconds``: first time the Adam step here, then run as many steps as fit in this many
+    seconds with the recipe's learning-rate decay stretched over them (:func:`fit_schedule`);
+    the fitted schedule is kept in ``out/fitted_schedule.json``, the card and the spec.
     """
     recipe = load_recipe(path)
     out = Path(out)
@@ -80,6 +127,10 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
             model = widen_outputs(model, len(problem.species))
         if len(start.problem.names) != len(problem.names):
             model = widen_inputs(model, len(problem.names))
+    fitted = {}
+    if fit_seconds is not None:
+        config, fitted = _fitted_config(config, out, fit_seconds, problem, arch, model)
+        fitted = dict(fitted_schedule=fitted)
     trainer = PINNTrainer(problem, config, arch, model=model)
     checkpoints = out / "checkpoints"
     resumed = trainer.load_checkpoint(checkpoints)
@@ -101,7 +152,7 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
                      train_seconds_this_run=train_seconds, resumed=bool(resumed),
                      device=str(jax.devices()[0].platform), quick=bool(quick),
                      peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                     validation=validate(emu), **started_from),
+                     validation=validate(emu), **started_from, **fitted),
         notes=recipe.get("description", ""))
     out.mkdir(parents=True, exist_ok=True)
     if trainer.history:

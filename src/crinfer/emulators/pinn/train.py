@@ -82,9 +82,17 @@ def new_model(problem: PINNProblem, arch: dict, key) -> FactorisedPINN:
     return FactorisedPINN(len(problem.names), key, n_outputs=len(problem.species), **arch)
 
 
+# The top of the collocation's x (= ln E) range. In float32, 0.75 + 0.25 u rounds to 1 for the
+# largest u, and x + 1 rounds to 2 for x within ~6e-8 of 1: such points sit exactly on the
+# energy ceiling, where the hard constraint e(x) = 0 makes ln u = -inf and the residual NaN
+# (seen once in 16,450 steps of batch 8,192). 1e-5 below 1 is 1e-4 in ln E below the ceiling.
+X_TOP = 1.0 - 1e-5
+
+
 def sample_points(key, problem: PINNProblem, n_per_bin: int, n_bins: int):
     """(n_bins, n_per_bin, 3 + P) collocation points: rho uniform, half of zeta uniform and half
-    drawn as U^3 (denser at the disc), x stratified in ``n_bins`` slices, a uniform in [-1, 1]."""
+    drawn as U^3 (denser at the disc), x stratified in ``n_bins`` slices (at most X_TOP), a
+    uniform in [-1, 1]."""
     k_r, k_z, k_m, k_x, k_a = jax.random.split(key, 5)
     shape = (n_bins, n_per_bin)
     rho = jax.random.uniform(k_r, shape, jnp.float32, minval=1e-3, maxval=1.0)
@@ -92,6 +100,7 @@ def sample_points(key, problem: PINNProblem, n_per_bin: int, n_bins: int):
     zeta = jnp.where(jax.random.bernoulli(k_m, 0.5, shape), zu, zu**3)
     edges = jnp.linspace(-1.0, 1.0, n_bins + 1, dtype=jnp.float32)
     x = edges[:-1, None] + (edges[1:] - edges[:-1])[:, None] * jax.random.uniform(k_x, shape, jnp.float32)
+    x = jnp.minimum(x, jnp.float32(X_TOP))
     a = jax.random.uniform(k_a, shape + (len(problem.names),), jnp.float32, minval=-1.0, maxval=1.0)
     return jnp.concatenate([jnp.stack([rho, zeta, x], -1), a], -1)
 
@@ -129,15 +138,16 @@ def _rad_select(key, problem, model, pool, n_keep, loss_weight):
 
 
 @functools.lru_cache(maxsize=8)
-def _compiled(problem_json: str, config: TrainConfig):
+def _compiled(problem_json: str, batch: int, energy_bins: int, pool_factor: int, clip_norm: float):
     """The jitted step, gradient-norm and RAD functions, shared by trainers of one problem and
-    configuration (so that a resumed or repeated run does not compile again)."""
+    batch layout (so that a resumed or repeated run, or one with another schedule, does not
+    compile again)."""
     problem = PINNProblem.from_dict(json.loads(problem_json))
-    optimiser = _optimiser(config)
-    n_half, n_bins = config.batch // (2 * config.energy_bins), config.energy_bins
+    optimiser = _optimiser(clip_norm)
+    n_half, n_bins = batch // (2 * energy_bins), energy_bins
 
     @eqx.filter_jit
-    def train_step(model, opt_state, key, rad_points, weights, loss_weight):
+    def train_step(model, opt_state, key, rad_points, weights, loss_weight, lr):
         fresh = sample_points(key, problem, n_half, n_bins)
         pts = jnp.concatenate([fresh, rad_points], axis=1)
 
@@ -147,6 +157,7 @@ def _compiled(problem_json: str, config: TrainConfig):
 
         (loss, bins), grads = eqx.filter_value_and_grad(total, has_aux=True)(model)
         updates, opt_state = optimiser.update(grads, opt_state, eqx.filter(model, eqx.is_array))
+        updates = jax.tree_util.tree_map(lambda u: -lr * u, updates)
         return eqx.apply_updates(model, updates), opt_state, loss, bins
 
     @eqx.filter_jit
@@ -162,15 +173,21 @@ def _compiled(problem_json: str, config: TrainConfig):
     @eqx.filter_jit
     def resample(model, key, loss_weight):
         k_pool, k_pick = jax.random.split(key)
-        pool = sample_points(k_pool, problem, config.pool_factor * n_half, n_bins)
+        pool = sample_points(k_pool, problem, pool_factor * n_half, n_bins)
         return _rad_select(k_pick, problem, model, pool, n_half, loss_weight)
 
     return train_step, grad_norms, resample
 
 
-def _optimiser(config: TrainConfig):
-    schedule = optax.exponential_decay(config.lr, config.decay_steps, config.decay_rate)
-    return optax.chain(optax.clip_by_global_norm(config.clip_norm), optax.adam(schedule))
+def _optimiser(clip_norm: float):
+    """Gradient clipping and Adam's scaling; the step multiplies the result by -lr, a traced
+    argument, so that schedules of any length share one compiled step."""
+    return optax.chain(optax.clip_by_global_norm(clip_norm), optax.scale_by_adam())
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """lr * decay_rate ** (step / decay_steps): exponential decay (optax's, unstaircased)."""
+    return config.lr * config.decay_rate ** (step / config.decay_steps)
 
 
 class PINNTrainer:
@@ -182,7 +199,7 @@ class PINNTrainer:
         key = jax.random.key(config.seed)
         self.key, k_model = jax.random.split(key)
         self.model = model if model is not None else new_model(problem, arch or {}, k_model)
-        self.opt_state = _optimiser(config).init(eqx.filter(self.model, eqx.is_array))
+        self.opt_state = _optimiser(config.clip_norm).init(eqx.filter(self.model, eqx.is_array))
         self.weights = jnp.ones(config.energy_bins, jnp.float32)
         self.step = 0
         self.history: list[dict] = []
@@ -190,7 +207,8 @@ class PINNTrainer:
         self.key, k = jax.random.split(self.key)
         self.rad_points = sample_points(k, problem, self.n_half, config.energy_bins)
         # no sort_keys: the order of ``ranges`` is the order of the network's parameter inputs
-        self._train_step, self._grad_norms, self._resample = _compiled(json.dumps(problem.to_dict()), config)
+        self._train_step, self._grad_norms, self._resample = _compiled(
+            json.dumps(problem.to_dict()), config.batch, config.energy_bins, config.pool_factor, config.clip_norm)
 
     def loss_weight(self, step: int) -> float:
         c = self.config.curriculum_steps
@@ -218,7 +236,8 @@ class PINNTrainer:
                     self.rad_points = self._resample(self.model, k, lw_traced)
                 self.key, k = jax.random.split(self.key)
                 self.model, self.opt_state, loss, bins = self._train_step(
-                    self.model, self.opt_state, k, self.rad_points, self.weights, lw_traced)
+                    self.model, self.opt_state, k, self.rad_points, self.weights, lw_traced,
+                    jnp.float32(learning_rate(cfg, self.step)))
                 self.step += 1
                 if self.step % 50 == 0 or self.step == target or self.step == 1:
                     loss = float(loss)
