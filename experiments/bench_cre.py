@@ -6,6 +6,7 @@ side by side in one run, plus the largest difference in psi between the two on t
 
     python experiments/bench_cre.py --out reports/bench_cre            # 32 realisations each
     python experiments/bench_cre.py --quick --out reports/bench_cre    # 8 realisations each
+    python experiments/bench_cre.py --realisations 256 --batch 64 --out reports/bench_cre_gpu   # on a GPU
 
 Writes DIR/bench_cre.json; the figures go to docs/benchmarks.md.
 """
@@ -41,8 +42,12 @@ def main(argv=None):
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--quick", action="store_true", help="8 realisations per variant instead of 32")
     ap.add_argument("--batch", type=int, default=8, help="realisations per call")
+    ap.add_argument("--realisations", type=int, default=None,
+                    help="realisations timed per variant (default 32; 8 with --quick)")
     args = ap.parse_args(argv)
-    n = 8 if args.quick else 32
+    n = args.realisations or (8 if args.quick else 32)
+    if n < 1 or args.batch < 1:
+        ap.error(f"--realisations {n} and --batch {args.batch} must be >= 1")
     params = single_point_parameters()
     theta = params.from_mapping(SINGLE_POINT)
     base = CREConfig(energies_GeV=SINGLE_POINT_ENERGIES, max_rate=SINGLE_POINT["R_SN"])

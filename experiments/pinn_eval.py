@@ -3,6 +3,7 @@
     python experiments/pinn_eval.py --quick --out reports/pinn_quick     # minutes on a CPU
     python experiments/pinn_eval.py --out reports/pinn                     # the shipped artifacts
     python experiments/pinn_eval.py --only d --artifact /tmp/d --out reports/pinn_d   # one trained elsewhere
+    python experiments/pinn_eval.py --timing-only --out reports/pinn_timing            # inference times only
 
 For each recipe in emulators/pinn_*/ it loads the trained artifact (``emulators/<name>/``); with
 --quick, or where no artifact exists yet, it first trains the recipe's CPU-sized variant into
@@ -67,26 +68,32 @@ def quick_recipe(folder: Path, target: Path) -> Path:
     return target / "recipe.toml"
 
 
-def timings(emu: PINNEmulator, theta) -> dict:
-    """psi at 10k random points (every species is one output of the same network evaluation;
-    the first is returned) against the reference series for 10k values of one species."""
+def timings(emu: PINNEmulator, theta, n_points: int = 10_000, reference: bool = True) -> dict:
+    """psi at ``n_points`` random points (every species is one output of the same network
+    evaluation; the first is returned), jitted as inside a likelihood (so without the eager
+    input checks), mean of 10 calls after a compiling one, against the reference series for 10k
+    values of one species."""
     rng = np.random.default_rng(0)
     pb = emu.problem
     sp = pb.species[0]
     z_h = float(pb.values(np.asarray(theta))["z_h"])
-    r, z = rng.uniform(0, 0.95 * pb.R_h, 10_000), rng.uniform(0, 0.95 * z_h, 10_000)
-    E = np.exp(rng.uniform(np.log(pb.E_min), np.log(pb.E_max), 10_000))
-    th = theta if pb.names else None
-    emu.psi(r, z, E, th, sp).block_until_ready()                   # compile
+    r, z = rng.uniform(0, 0.95 * pb.R_h, n_points), rng.uniform(0, 0.95 * z_h, n_points)
+    E = np.exp(rng.uniform(np.log(pb.E_min), np.log(pb.E_max), n_points))
+    r, z, E = (jax.device_put(v) for v in (r, z, E))      # inputs already on the device, as in a fit
+    psi = jax.jit(lambda r, z, E, th: emu.psi(r, z, E, th if pb.names else None, sp))
+    th = jax.device_put(np.asarray(theta, dtype=np.float32))
+    psi(r, z, E, th).block_until_ready()                   # compile
     t = time.perf_counter()
     for _ in range(10):
-        emu.psi(r, z, E, th, sp).block_until_ready()
+        psi(r, z, E, th).block_until_ready()
     infer = (time.perf_counter() - t) / 10 * 1e3
-    t = time.perf_counter()          # the series on a 100 x 100 x 1 grid = 10k values (one energy)
-    reference_psi(pb, theta, np.linspace(0, 19, 100), np.linspace(0, 0.95 * z_h, 100), np.array([10.0]))
-    ref = (time.perf_counter() - t) * 1e3
-    return dict(infer_10k_ms=infer, infer_device=str(jax.devices()[0].device_kind),
-                reference_series_10k_ms=ref)
+    out = {"infer_10k_ms" if n_points == 10_000 else f"infer_{n_points}_ms": infer,
+           "infer_device": str(jax.devices()[0].device_kind)}
+    if reference:
+        t = time.perf_counter()          # the series on a 100 x 100 x 1 grid = 10k values (one energy)
+        reference_psi(pb, theta, np.linspace(0, 19, 100), np.linspace(0, 0.95 * z_h, 100), np.array([10.0]))
+        out["reference_series_10k_ms"] = (time.perf_counter() - t) * 1e3
+    return out
 
 
 def local_errors(emu: PINNEmulator, runs: list, thetas, species: str) -> dict:
@@ -132,6 +139,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--quick", action="store_true", help="train CPU-sized variants; minutes")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--only", default="abcd", help="which recipes, e.g. 'ab'")
+    ap.add_argument("--timing-only", action="store_true",
+                    help="only the inference timings of the shipped artifacts (10k and 1e6 points; for a GPU run)")
     ap.add_argument("--artifact", type=Path, default=None,
                     help="evaluate the artifact in this folder (e.g. a pinn_train.py --out) instead of the "
                          "shipped one; needs --only with one recipe")
@@ -150,6 +159,8 @@ def main(argv=None) -> dict:
                      f"{RECIPES[args.only]}: {artifact.problem.to_dict()}")
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {"quick": args.quick, "jax_device": str(jax.devices()[0])}
+    if args.timing_only:
+        return timing_summary(args, summary)
     for label in args.only:
         if artifact is not None:
             emu, origin = artifact, f"artifact {args.artifact}"
@@ -177,6 +188,18 @@ def main(argv=None) -> dict:
         print(f"({label}) {RECIPES[label]}: median {entry['median_rel_err']:.2e}  p95 {entry['p95_rel_err']:.2e}  "
               f"max {entry['max_rel_err']:.2e}  infer {entry['infer_10k_ms']:.2f} ms/10k ({origin})", flush=True)
     summary["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    return summary
+
+
+def timing_summary(args, summary: dict) -> dict:
+    """--timing-only: the inference timings of each shipped artifact at 10k and 1e6 points."""
+    for label in args.only:
+        emu = PINNEmulator.load(args.artifact or ROOT / "emulators" / RECIPES[label], guard="off")
+        theta = heldout_parameters(emu, 1)[0] if emu.problem.names else np.zeros(0)
+        summary[label] = {**timings(emu, theta), **timings(emu, theta, 1_000_000, reference=False)}
+        print(f"({label}) {RECIPES[label]}: {summary[label]['infer_10k_ms']:.3f} ms per 10k points, "
+              f"{summary[label]['infer_1000000_ms']:.2f} ms per 1e6 on {summary[label]['infer_device']}", flush=True)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     return summary
 

@@ -8,6 +8,8 @@ Monte Carlo, as in seed 003 section 4.
         --heldout-points 16 --heldout-realisations 200 --timing-n 100000   # a shipped artifact, no training
     python experiments/secret_eval.py --out reports/secret_single40k --single-store campaigns/cre_single_40k \\
         --no-conditional --timing-n 100000                                  # single-point MADE only
+    python experiments/secret_eval.py --out reports/secret_speed --secret emulators/secret_cpu --speed-only
+                                                    # draws and log densities only, float64 and float32
 
 Without stores the simulations are run here with crinfer.simulators.cre (sizes below; --quick
 makes them CPU-sized). Writes DIR/summary.json with classifier_accuracy_single (sbi's c2st MLP,
@@ -28,6 +30,7 @@ import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from crinfer.campaign.runner import load_dataset
@@ -211,6 +214,23 @@ def evaluate_conditional(args, size, train):
     return secret, out, heldout[0]
 
 
+def speed_summary(args) -> dict:
+    """--speed-only: 1e6 draws and log densities of the --secret artifact at the centre of its
+    training domain, in float64 (the default) and float32, on the default JAX device."""
+    n = args.timing_n or SIZES["timing_n"][0]
+    summary = {"device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}", "secret": str(args.secret),
+               "timing_measured_on": n}
+    for name, dtype in (("float64", jnp.float64), ("float32", jnp.float32)):
+        emu = MADEEmulator.load(args.secret, guard="off", dtype=dtype)
+        theta = 0.5 * (np.asarray(emu.params.low) + np.asarray(emu.params.high))
+        summary[f"sample_1e6_s_{name}"], summary[f"logprob_1e6_s_{name}"] = speed(emu, theta, n)
+    summary["sample_1e6_s"], summary["logprob_1e6_s"] = summary["sample_1e6_s_float64"], summary["logprob_1e6_s_float64"]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    return summary
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, type=Path)
@@ -228,8 +248,14 @@ def main(argv=None):
                     "written otherwise")
     ap.add_argument("--timing-n", type=int, help="draws per timing call, scaled to 1e6 (default 1e6; 1e5 on a "
                     "CPU: 1e6 float64 draws need ~10 GB)")
+    ap.add_argument("--speed-only", action="store_true",
+                    help="only time the --secret artifact's draws and log densities, in float64 and float32")
     ap.add_argument("--key", type=int, default=0)
     args = ap.parse_args(argv)
+    if args.speed_only:
+        if args.secret is None:
+            ap.error("--speed-only times a trained artifact: give it with --secret DIR")
+        return speed_summary(args)
     if args.no_single and args.no_conditional:
         ap.error("--no-single and --no-conditional leave nothing to evaluate")
     size = {k: v[1] if args.quick else v[0] for k, v in SIZES.items()}
