@@ -324,7 +324,7 @@ def test_collocation_stays_below_the_energy_ceiling_where_the_residual_is_finite
     assert float(pts[..., 2].max()) <= X_TOP and float(pts[..., 2].min()) >= -1.0
 
 
-def test_schedule_fitted_to_a_time_budget_keeps_the_decay_and_shares_the_compiled_step():
+def test_schedule_fitted_to_a_time_budget_keeps_the_decay_and_shares_the_compiled_step(tmp_path):
     """fit_schedule stretches steps and decay_steps together (the same total decay, whole
     checkpoints); the learning rate is optax's exponential decay; trainers that differ only in
     their schedule share one compiled step (the time probe does not compile twice)."""
@@ -338,6 +338,9 @@ def test_schedule_fitted_to_a_time_budget_keeps_the_decay_and_shares_the_compile
         assert learning_rate(cfg, step) == pytest.approx(float(optax_schedule(step)), rel=1e-6)
     with pytest.raises(ConfigurationError, match="seconds_per_step > 0"):
         fit_schedule(cfg, 0.0, 300.0)
+    recipe_a = Path(__file__).resolve().parents[1] / "emulators" / "pinn_a_diffusion" / "recipe.toml"
+    with pytest.raises(ConfigurationError, match="fit_seconds = -5"):      # refused before any probing
+        train_recipe(recipe_a, tmp_path, fit_seconds=-5)
     pb = PINNProblem()
     small = TrainConfig(steps=10, batch=32, energy_bins=2)
     first = PINNTrainer(pb, small, architecture(**TINY))

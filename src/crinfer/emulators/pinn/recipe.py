@@ -78,6 +78,8 @@ def fit_schedule(config: TrainConfig, seconds_per_step: float, seconds: float) -
 def _fitted_config(config, out: Path, fit_seconds: float, problem, arch, model) -> tuple[TrainConfig, dict]:
     """The schedule fitted to ``fit_seconds`` of Adam on this machine; stored in
     ``out/fitted_schedule.json`` so that a resumed run keeps it (and does not probe again)."""
+    if not fit_seconds > 0:
+        raise ConfigurationError(f"fit_seconds = {fit_seconds!r} must be > 0 (the wall time to fit Adam's steps to)")
     record = out / "fitted_schedule.json"
     if record.exists():
         fitted = json.loads(record.read_text())
