@@ -29,7 +29,8 @@ def test_speed_only_times_a_shipped_artifact_in_both_precisions(tmp_path, experi
     """--speed-only (the GPU row of docs/benchmarks.md) writes positive times for draws and log
     densities in float64 and float32, scaled to 1e6; without --secret it is refused by name."""
     mod = experiment_module("secret_eval")
-    out = mod.main(["--speed-only", "--secret", str(Path(__file__).resolve().parents[1] / "emulators" / "secret_cpu"), "--timing-n", "500", "--out", str(tmp_path)])
+    secret = Path(__file__).resolve().parents[1] / "emulators" / "secret_cpu"
+    out = mod.main(["--speed-only", "--secret", str(secret), "--timing-n", "500", "--out", str(tmp_path)])
     assert out["timing_measured_on"] == 500 and out["sample_1e6_s"] == out["sample_1e6_s_float64"]
     for key in ("sample_1e6_s_float64", "logprob_1e6_s_float64", "sample_1e6_s_float32", "logprob_1e6_s_float32"):
         assert 0 < out[key] < 1e5
