@@ -160,7 +160,7 @@ def main(argv=None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {"quick": args.quick, "jax_device": str(jax.devices()[0])}
     if args.timing_only:
-        return timing_summary(args, summary)
+        return timing_summary(args, summary, artifact)
     for label in args.only:
         if artifact is not None:
             emu, origin = artifact, f"artifact {args.artifact}"
@@ -192,10 +192,11 @@ def main(argv=None) -> dict:
     return summary
 
 
-def timing_summary(args, summary: dict) -> dict:
-    """--timing-only: the inference timings of each shipped artifact at 10k and 1e6 points."""
+def timing_summary(args, summary: dict, artifact: PINNEmulator | None) -> dict:
+    """--timing-only: the inference timings at 10k and 1e6 points of each shipped artifact (or of
+    ``artifact``, the one --artifact loaded)."""
     for label in args.only:
-        emu = PINNEmulator.load(args.artifact or ROOT / "emulators" / RECIPES[label], guard="off")
+        emu = artifact or PINNEmulator.load(ROOT / "emulators" / RECIPES[label], guard="off")
         theta = heldout_parameters(emu, 1)[0] if emu.problem.names else np.zeros(0)
         summary[label] = {**timings(emu, theta), **timings(emu, theta, 1_000_000, reference=False)}
         print(f"({label}) {RECIPES[label]}: {summary[label]['infer_10k_ms']:.3f} ms per 10k points, "

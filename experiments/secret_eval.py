@@ -214,12 +214,16 @@ def evaluate_conditional(args, size, train):
     return secret, out, heldout[0]
 
 
+def device_label() -> str:
+    """'platform: kind' of the default JAX device (the summaries' "device")."""
+    return f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}"
+
+
 def speed_summary(args) -> dict:
     """--speed-only: 1e6 draws and log densities of the --secret artifact at the centre of its
     training domain, in float64 (the default) and float32, on the default JAX device."""
     n = args.timing_n or SIZES["timing_n"][0]
-    summary = {"device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}", "secret": str(args.secret),
-               "timing_measured_on": n}
+    summary = {"device": device_label(), "secret": str(args.secret), "timing_measured_on": n}
     for name, dtype in (("float64", jnp.float64), ("float32", jnp.float32)):
         emu = MADEEmulator.load(args.secret, guard="off", dtype=dtype)
         theta = 0.5 * (np.asarray(emu.params.low) + np.asarray(emu.params.high))
@@ -264,7 +268,7 @@ def main(argv=None):
             size[name] = getattr(args, name)
     train = dict(max_epochs=150 if args.quick else 2000, patience=10 if args.quick else 30, progress=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    summary = {"quick": args.quick, "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}"}
+    summary = {"quick": args.quick, "device": device_label()}
 
     if not args.no_single:
         made, single = evaluate_single(args, size, train)

@@ -129,10 +129,9 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
             model = widen_outputs(model, len(problem.species))
         if len(start.problem.names) != len(problem.names):
             model = widen_inputs(model, len(problem.names))
-    fitted = {}
+    fitted = {}                         # the card's record of a schedule fitted to a time budget
     if fit_seconds is not None:
-        config, fitted = _fitted_config(config, out, fit_seconds, problem, arch, model)
-        fitted = dict(fitted_schedule=fitted)
+        config, fitted["fitted_schedule"] = _fitted_config(config, out, fit_seconds, problem, arch, model)
     trainer = PINNTrainer(problem, config, arch, model=model)
     checkpoints = out / "checkpoints"
     resumed = trainer.load_checkpoint(checkpoints)
