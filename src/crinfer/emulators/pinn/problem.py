@@ -44,6 +44,11 @@ PARAMETER_UNITS = {"D0": "1e28 cm^2/s", "delta": "", "z_h": "kpc", "gamma": ""}
 DEFAULT_VALUES = {"D0": 4.0, "delta": 0.5, "z_h": 4.0, "gamma": 2.4}
 LOSS_MODELS = ("none", "ic_cmb", "ic_cmb+gas")
 SPECIES = ("electron", "proton")
+# Trial functions of the hard boundary conditions (docs/pinn.md): "slab", the diffusion-only
+# slab solutions in rho and zeta; "loss_length", the same with the loss length of each energy
+# (modified-Helmholtz slabs), which carry the exponential fall of psi away from the sources.
+TRIALS = ("slab", "loss_length", "loss_length_z")
+_K_MAX = 60.0   # cap on the trial's non-dimensional wavenumbers (float32: sinh(88) overflows)
 R0_GV = 4.0                 # reference rigidity of D (GALPROP convention)
 PROTON_ETA = 1.0            # D ~ beta^eta for protons (GALPROP's default)
 LORIMER_B, LORIMER_C, R_SUN = 1.9, 5.0, 8.5   # Lorimer et al. 2006 best fit, kpc
@@ -69,6 +74,9 @@ class PINNProblem:
         n_H, n_HII: uniform neutral and ionised hydrogen densities [cm^-3] of "ic_cmb+gas"
             (defaults: 1 and 0.03 cm^-3 in discs of half-thickness 0.1 and 0.7 kpc averaged
             over a 4 kpc halo; helium adds 0.1 n_H).
+        trial: the trial function of the hard boundary conditions, one of TRIALS ("slab": the
+            diffusion-only slab solutions at every energy; "loss_length": with losses, slabs
+            whose decay length is the loss length of each energy, :meth:`hard_factor`).
     """
 
     species: tuple = ("electron",)
@@ -82,6 +90,7 @@ class PINNProblem:
     E_ceiling: float = 1.0e8
     n_H: float = 0.025
     n_HII: float = 0.005
+    trial: str = "slab"
 
     def __post_init__(self):
         object.__setattr__(self, "species", tuple(self.species))
@@ -91,6 +100,8 @@ class PINNProblem:
         if not self.species or bad or len(set(self.species)) != len(self.species):
             raise ConfigurationError(f"species={list(self.species)} is invalid: need one or more of "
                                      f"{SPECIES}, each once")
+        if self.trial not in TRIALS:
+            raise ConfigurationError(f"trial={self.trial!r}; allowed: {TRIALS}")
         if self.losses == "ic_cmb" and "proton" in self.species:
             raise ConfigurationError("losses='ic_cmb' has no proton losses; use 'ic_cmb+gas' "
                                      "(protons: ionisation + Coulomb) or 'none'")
@@ -195,6 +206,12 @@ class PINNProblem:
         R, beta = self.rigidity_beta(lnE, s)
         return jnp.exp(-v["gamma"] * jnp.log(R)) / beta
 
+    def log_scale(self, lnE, v, s: int = 0):
+        """ln G, G = Q R_h^2 / D, summed in logs: in float32 Q ~ 1e-20 at the ceiling, and the
+        nested derivatives of ln Q (1/Q^3) would overflow (the loss-length trial takes them)."""
+        R, beta = self.rigidity_beta(lnE, s)
+        return -v["gamma"] * jnp.log(R) - jnp.log(beta) + 2.0 * math.log(self.R_h) - jnp.log(self.diffusion(lnE, v, s))
+
     def kappa(self, lnE, v, s: int = 0):
         """b R_h^2 / (E D): radial diffusion time over loss time (0 without losses)."""
         if self.losses == "none":
@@ -206,7 +223,7 @@ class PINNProblem:
         """d ln(b G) / d ln E (for electrons: d ln b / d ln E - gamma - delta)."""
         lg, _, slope = self.loss_table(s)
         lnE = jnp.asarray(lnE)
-        ln_G = lambda l: jnp.log(self.scale(l, v, s))
+        ln_G = lambda l: self.log_scale(l, v, s)
         return jnp.interp(lnE, lg, slope) + jax.jvp(ln_G, (lnE,), (jnp.ones_like(lnE),))[1]
 
     def loss_table(self, s: int = 0):
@@ -221,18 +238,62 @@ class PINNProblem:
         """g(z) = exp(-|z|/h); z in kpc."""
         return sources.exponential_disc(z, self.disc_h)
 
-    def vertical_trial(self, zeta, v):
-        """sigma(zeta): the exact 1-D slab solution of sigma'' = -g(zeta z_h) with sigma(+-1) = 0,
-        normalised to sigma(0) = 1 (eta = h / z_h):
+    def vertical_trial(self, zeta, v, k=None):
+        """sigma(zeta): the exact 1-D slab solution of sigma'' - k^2 sigma = -g(zeta z_h) / eta with
+        sigma(+-1) = 0, normalised to sigma(0) = 1 (eta = h / z_h; k the non-dimensional inverse
+        decay length, 0 without losses). At k = 0 (eta = h / z_h):
 
             sigma = [1 - |zeta| - eta (exp(-|zeta|/eta) - exp(-1/eta))] / [1 - eta (1 - exp(-1/eta))].
 
-        It vanishes on the halo boundary and carries the disc's curvature spike of width eta, so
-        that the network only learns smooth corrections (radial structure, lateral leakage)."""
+        It vanishes on the halo boundary and carries the disc's curvature spike of width eta (and,
+        with k > 0, the fall of psi over the loss length), so that the network only learns smooth
+        corrections (radial structure, lateral leakage). ``k=None`` is the closed form above;
+        a k array is capped at _K_MAX and stays finite at k = 0 and through k eta = 1."""
         eta = self.disc_h / v["z_h"]
         az = jnp.abs(zeta)
-        tail = jnp.exp(-1.0 / eta)
-        return (1.0 - az - eta * (jnp.exp(-az / eta) - tail)) / (1.0 - eta * (1.0 - tail))
+        if k is None:        # the closed form at k = 0 (the "slab" trial)
+            tail = jnp.exp(-1.0 / eta)
+            return (1.0 - az - eta * (jnp.exp(-az / eta) - tail)) / (1.0 - eta * (1.0 - tail))
+        k = jnp.minimum(jnp.asarray(k, dtype=jnp.result_type(zeta)), _K_MAX)
+        a = 1.0 / eta
+        # particular solution p = (exp(-a zeta) - exp(-k zeta)) / (eta (k^2 - a^2)), written with
+        # sinhc so that it stays finite through the resonance k = a and at k = 0
+        p = lambda t: t * jnp.exp(-0.5 * (a + k) * t) * _sinhc(0.5 * (k - a) * t) / (eta * (k + a))
+        dp0 = 1.0 / (eta * (k + a))                                   # p'(0)
+        cosh_ratio = lambda t: (jnp.exp(-k * (1.0 - t)) + jnp.exp(-k * (1.0 + t))) / (1.0 + jnp.exp(-2.0 * k))
+        sinh_term = lambda t: (1.0 - t) * _sinhc(k * (1.0 - t)) / jnp.cosh(k)   # sinh(k(1-t)) / (k cosh k)
+        sigma = lambda t: p(t) - p(1.0) * cosh_ratio(t) + dp0 * sinh_term(t)
+        return sigma(az) / sigma(jnp.zeros_like(az))
+
+    def radial_trial(self, rho, k):
+        """(1 - cosh(k rho) / cosh k) / (1 - 1 / cosh k): the 1-D slab solution of phi'' - k^2 phi =
+        -k^2 with phi(+-1) = 0, normalised at the axis; 1 - rho^2 at k = 0. Even in rho."""
+        k = jnp.minimum(jnp.asarray(k, dtype=jnp.result_type(rho)), _K_MAX)
+        return (1.0 - rho**2) * _sinhc(0.5 * k * (1.0 + rho)) * _sinhc(0.5 * k * (1.0 - rho)) / _sinhc(0.5 * k) ** 2
+
+    def trial_wavenumbers(self, lnE, v, s: int = 0):
+        """(k_rho, k_zeta) of :meth:`hard_factor` at ln E: the inverse loss length in units of R_h and z_h.
+
+        A spatial mode of wavenumber q (in 1/R_h) injected above E survives losses down to E by
+        1 / (1 + q^2 / lambda), lambda = kappa |d ln(b G) / d ln E| (exactly, for constant kappa
+        and slope: the loss time is exponential in ln E): a modified-Helmholtz term lambda u.
+        So k_rho = sqrt(lambda) and k_zeta = sqrt(lambda) z_h / R_h; both 0 for "slab"."""
+        if self.trial == "slab" or self.losses == "none":
+            return jnp.zeros_like(lnE), jnp.zeros_like(lnE)
+        lam = self.kappa(lnE, v, s) * jnp.maximum(-self.dln_bG(lnE, v, s), 0.0)
+        k_rho = jnp.sqrt(lam)
+        return k_rho, k_rho * v["z_h"] / self.R_h
+
+    def hard_factor(self, rho, zeta, lnE, v, s: int = 0, loss_weight=1.0):
+        """The hard-boundary factor phi(rho, zeta, E) of species ``s``: zero on r = R_h and
+        |z| = z_h, 1 at the centre of the disc. ``loss_weight`` (the curriculum's, 0 -> 1) scales
+        the losses' term lambda, so that at 0 it is the diffusion-only factor."""
+        if self.trial == "slab" or self.losses == "none":
+            return (1.0 - rho**2) * self.vertical_trial(zeta, v)
+        k_rho, k_zeta = self.trial_wavenumbers(lnE, v, s)
+        root_w = jnp.sqrt(loss_weight)
+        radial = 1.0 - rho**2 if self.trial == "loss_length_z" else self.radial_trial(rho, root_w * k_rho)
+        return radial * self.vertical_trial(zeta, v, root_w * k_zeta)
 
     def source(self, rho, zeta, v):
         """f(r) g(z) at dimensionless rho, zeta."""
@@ -251,6 +312,8 @@ class PINNProblem:
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict:
         d = asdict(self)
+        if d["trial"] == "slab":       # artifacts before the option have no key: keep their hash
+            del d["trial"]
         d["ranges"] = {k: [float(a), float(b)] for k, (a, b) in self.ranges.items()}
         d["fixed"] = {k: float(v) for k, v in self.fixed.items()}
         d["species"] = list(self.species)
@@ -259,6 +322,13 @@ class PINNProblem:
     @classmethod
     def from_dict(cls, d: dict) -> "PINNProblem":
         return cls(**d)
+
+
+def _sinhc(x):
+    """sinh(x) / x, 1 at x = 0 (finite value and derivatives)."""
+    small = jnp.abs(x) < 1e-3
+    safe = jnp.where(small, 1.0, x)
+    return jnp.where(small, 1.0 + x * x / 6.0, jnp.sinh(safe) / safe)
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,8 +1,9 @@
 """The PINN's solution with hard boundary conditions, and its PDE residual by autodiff.
 
-    u_s(rho, zeta, x; a) = phi_ADF(rho, zeta) e_s(x) exp(log N_s(rho, zeta, x, a)),   s: species,
-    phi_ADF = (1 - rho^2) sigma(zeta)   (zero on r = R_h and |z| = z_h, even in rho and zeta;
-                                         sigma: the 1-D slab solution of the disc, PINNProblem.vertical_trial),
+    u_s(rho, zeta, x; a) = phi_s(rho, zeta, x) e_s(x) exp(log N_s(rho, zeta, x, a)),   s: species,
+    phi_s = PINNProblem.hard_factor: zero on r = R_h and |z| = z_h, even in rho and zeta; (1 - rho^2)
+            sigma(zeta), sigma the 1-D slab solution of the disc, or with the "loss_length" trial
+            the slab solutions with the loss length of each energy,
     e_s(x) = 1 - E/E_ceiling for electrons with losses  (psi = 0 at the energy ceiling), else 1.
 
 A collocation point is the row y = (rho, zeta, x, a_1..a_P), all dimensionless. Derivatives are
@@ -19,18 +20,31 @@ import jax.numpy as jnp
 from .problem import PINNProblem
 
 
-def log_u(model, problem: PINNProblem, y):
-    """ln u_s at one point y (shape (3 + P,)); shape (S,) for the S species."""
+def log_u(model, problem: PINNProblem, y, loss_weight=1.0):
+    """ln u_s at one point y (shape (3 + P,)); shape (S,) for the S species. ``loss_weight``
+    is the curriculum's weight of the loss term (the trial function's losses follow it)."""
     rho, zeta, x, a = y[0], y[1], y[2], y[3:]
     lnE = problem.l_range[0] + (x + 1.0) * problem.dl_dx
     v = problem.values(problem.from_unit(a) if problem.names else a)
-    adf = (1.0 - rho**2) * problem.vertical_trial(zeta, v)
-    e = jnp.stack([problem.energy_factor(lnE, s) for s in range(len(problem.species))])
-    return jnp.log(adf * e) + model(rho, zeta, x, a)
+    hard = jnp.stack([problem.hard_factor(rho, zeta, lnE, v, s, loss_weight) * problem.energy_factor(lnE, s)
+                      for s in range(len(problem.species))])
+    return jnp.log(hard) + model(rho, zeta, x, a)
 
 
-def u_value(model, problem: PINNProblem, y):
-    return jnp.exp(log_u(model, problem, y))
+def trial_gain(problem: PINNProblem, y, loss_weight=1.0):
+    """The loss-length trial over the diffusion-only one at one point y, shape (S,): how much
+    of psi's fall away from the sources the trial carries (1 for the "slab" trial). Evaluated
+    at rho, zeta <= 0.99, so that it stays finite on the boundary, where both vanish."""
+    rho, zeta = jnp.minimum(y[0], 0.99), jnp.minimum(y[1], 0.99)
+    lnE = problem.l_range[0] + (y[2] + 1.0) * problem.dl_dx
+    v = problem.values(problem.from_unit(y[3:]) if problem.names else y[3:])
+    slab = (1.0 - rho**2) * problem.vertical_trial(zeta, v)
+    return jnp.stack([problem.hard_factor(rho, zeta, lnE, v, s, loss_weight) / slab
+                      for s in range(len(problem.species))])
+
+
+def u_value(model, problem: PINNProblem, y, loss_weight=1.0):
+    return jnp.exp(log_u(model, problem, y, loss_weight))
 
 
 def _along(f, i: int):
@@ -45,7 +59,7 @@ def _unit(y, i: int):
 def residual(model, problem: PINNProblem, y, loss_weight=1.0):
     """Relative residual of the non-dimensional PDE at one point, shape (S,) over the species;
     ``loss_weight`` multiplies the loss term (the curriculum ramps it from 0 to 1)."""
-    f = lambda yy: u_value(model, problem, yy)
+    f = lambda yy: u_value(model, problem, yy, loss_weight)
     u_r = _along(f, 0)
     u_z = _along(f, 1)
     u, d_r = jax.jvp(f, (y,), (_unit(y, 0),))

@@ -34,7 +34,7 @@ from crinfer.core.errors import ConfigurationError
 
 from .networks import FactorisedPINN, architecture
 from .problem import PINNProblem
-from .residual import residual
+from .residual import residual, trial_gain
 
 
 @dataclass(frozen=True)
@@ -105,20 +105,24 @@ def sample_points(key, problem: PINNProblem, n_per_bin: int, n_bins: int):
     return jnp.concatenate([jnp.stack([rho, zeta, x], -1), a], -1)
 
 
-def point_scales(model, pts):
-    """1 / exp(log N - c0) at every point (not differentiated). The loss divides the residual by
-    the network's local amplitude: a relative residual that weighs the outer Galaxy, where psi is
-    ~1e-3 of its peak, like the inner one. The hard-constraint factors (ADF, e) stay out of the
-    denominator, so it stays finite at the boundaries."""
+def point_scales(model, pts, problem: PINNProblem, loss_weight=1.0):
+    """1 / psi's local amplitude at every point (not differentiated): exp(c0 - log N), divided
+    by :func:`trial_gain` for the "loss_length" trial. The loss divides the residual by it: a
+    relative residual that weighs the outer Galaxy, where psi is ~1e-3 of its peak, and the top
+    of the halo at high energy like the inner Galaxy. The hard constraints' zeros (ADF, e) stay
+    out of the denominator, so it stays finite at the boundaries."""
     n = jax.vmap(jax.vmap(lambda y: model(y[0], y[1], y[2], y[3:])))(pts)
-    return jax.lax.stop_gradient(jnp.exp(model.log_scale0 - n))
+    scales = jnp.exp(model.log_scale0 - n)
+    if problem.trial != "slab" and problem.losses != "none":
+        scales = scales / jax.vmap(jax.vmap(lambda y: trial_gain(problem, y, loss_weight)))(pts)
+    return jax.lax.stop_gradient(scales)
 
 
 def scaled_residuals(model, problem: PINNProblem, pts, loss_weight, scales=None):
     """Residuals at ``pts`` (..., 3 + P), shape (..., S) over the species, times ``scales``:
     frozen ones (L-BFGS needs a fixed objective) or, by default, :func:`point_scales` of the
     model itself."""
-    scales = point_scales(model, pts) if scales is None else scales
+    scales = point_scales(model, pts, problem, loss_weight) if scales is None else scales
     return jax.vmap(jax.vmap(lambda y: residual(model, problem, y, loss_weight)))(pts) * scales
 
 
@@ -264,7 +268,7 @@ class PINNTrainer:
         pts = jnp.concatenate([sample_points(k_uniform, problem, per_bin, cfg.energy_bins),
                                _rad_select(k_pick, problem, self.model, pool, per_bin, 1.0)], axis=1)
         params, static = eqx.partition(self.model, eqx.is_array)
-        weights, scales = self.weights, point_scales(self.model, pts)
+        weights, scales = self.weights, point_scales(self.model, pts, problem)
         loss = lambda p: jnp.sum(weights * _bin_losses(eqx.combine(p, static), problem, pts, 1.0, scales))
         opt = optax.lbfgs()
         value_and_grad = optax.value_and_grad_from_state(loss)
