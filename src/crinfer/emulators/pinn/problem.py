@@ -44,11 +44,11 @@ PARAMETER_UNITS = {"D0": "1e28 cm^2/s", "delta": "", "z_h": "kpc", "gamma": ""}
 DEFAULT_VALUES = {"D0": 4.0, "delta": 0.5, "z_h": 4.0, "gamma": 2.4}
 LOSS_MODELS = ("none", "ic_cmb", "ic_cmb+gas")
 SPECIES = ("electron", "proton")
-# Trial functions of the hard boundary conditions (docs/pinn.md): "slab", the diffusion-only
-# slab solutions in rho and zeta; "loss_length", the same with the loss length of each energy
-# (modified-Helmholtz slabs), which carry the exponential fall of psi away from the sources.
-TRIALS = ("slab", "loss_length", "loss_length_z")
-_K_MAX = 60.0   # cap on the trial's non-dimensional wavenumbers (float32: sinh(88) overflows)
+# Trial functions of the hard boundary conditions (docs/pinn.md): "slab", the diffusion-only slab
+# solution in zeta; "loss_length_z", the slab with the loss length of each energy (a modified-
+# Helmholtz slab), which carries psi's fall from the disc to the top of the halo at high energy.
+TRIALS = ("slab", "loss_length_z")
+_K_MAX = 60.0   # cap on the trial's non-dimensional wavenumber (float32: sinh(88) overflows)
 R0_GV = 4.0                 # reference rigidity of D (GALPROP convention)
 PROTON_ETA = 1.0            # D ~ beta^eta for protons (GALPROP's default)
 LORIMER_B, LORIMER_C, R_SUN = 1.9, 5.0, 8.5   # Lorimer et al. 2006 best fit, kpc
@@ -75,8 +75,8 @@ class PINNProblem:
             (defaults: 1 and 0.03 cm^-3 in discs of half-thickness 0.1 and 0.7 kpc averaged
             over a 4 kpc halo; helium adds 0.1 n_H).
         trial: the trial function of the hard boundary conditions, one of TRIALS ("slab": the
-            diffusion-only slab solutions at every energy; "loss_length": with losses, slabs
-            whose decay length is the loss length of each energy, :meth:`hard_factor`).
+            diffusion-only slab solution in z at every energy; "loss_length_z": with losses, the
+            slab whose decay length is the loss length of each energy, :meth:`hard_factor`).
     """
 
     species: tuple = ("electron",)
@@ -265,35 +265,27 @@ class PINNProblem:
         sigma = lambda t: p(t) - p(1.0) * cosh_ratio(t) + dp0 * sinh_term(t)
         return sigma(az) / sigma(jnp.zeros_like(az))
 
-    def radial_trial(self, rho, k):
-        """(1 - cosh(k rho) / cosh k) / (1 - 1 / cosh k): the 1-D slab solution of phi'' - k^2 phi =
-        -k^2 with phi(+-1) = 0, normalised at the axis; 1 - rho^2 at k = 0. Even in rho."""
-        k = jnp.minimum(jnp.asarray(k, dtype=jnp.result_type(rho)), _K_MAX)
-        return (1.0 - rho**2) * _sinhc(0.5 * k * (1.0 + rho)) * _sinhc(0.5 * k * (1.0 - rho)) / _sinhc(0.5 * k) ** 2
-
-    def trial_wavenumbers(self, lnE, v, s: int = 0):
-        """(k_rho, k_zeta) of :meth:`hard_factor` at ln E: the inverse loss length in units of R_h and z_h.
+    def vertical_wavenumber(self, lnE, v, s: int = 0):
+        """k of the "loss_length_z" trial at ln E: z_h over the loss length (0 for "slab").
 
         A spatial mode of wavenumber q (in 1/R_h) injected above E survives losses down to E by
         1 / (1 + q^2 / lambda), lambda = kappa |d ln(b G) / d ln E| (exactly, for constant kappa
-        and slope: the loss time is exponential in ln E): a modified-Helmholtz term lambda u.
-        So k_rho = sqrt(lambda) and k_zeta = sqrt(lambda) z_h / R_h; both 0 for "slab"."""
+        and slope: the loss time is exponential in ln E): a modified-Helmholtz term lambda u,
+        so k = sqrt(lambda) z_h / R_h."""
         if self.trial == "slab" or self.losses == "none":
-            return jnp.zeros_like(lnE), jnp.zeros_like(lnE)
+            return jnp.zeros_like(lnE)
         lam = self.kappa(lnE, v, s) * jnp.maximum(-self.dln_bG(lnE, v, s), 0.0)
-        k_rho = jnp.sqrt(lam)
-        return k_rho, k_rho * v["z_h"] / self.R_h
+        return jnp.sqrt(lam) * v["z_h"] / self.R_h
 
     def hard_factor(self, rho, zeta, lnE, v, s: int = 0, loss_weight=1.0):
-        """The hard-boundary factor phi(rho, zeta, E) of species ``s``: zero on r = R_h and
-        |z| = z_h, 1 at the centre of the disc. ``loss_weight`` (the curriculum's, 0 -> 1) scales
-        the losses' term lambda, so that at 0 it is the diffusion-only factor."""
+        """The hard-boundary factor (1 - rho^2) sigma(zeta) of species ``s``: zero on r = R_h and
+        |z| = z_h, 1 at the centre of the disc; for "loss_length_z" sigma has the wavenumber of
+        :meth:`vertical_wavenumber`, its lambda scaled by ``loss_weight`` (the curriculum's,
+        0 -> 1), so that at 0 it is the diffusion-only factor."""
         if self.trial == "slab" or self.losses == "none":
             return (1.0 - rho**2) * self.vertical_trial(zeta, v)
-        k_rho, k_zeta = self.trial_wavenumbers(lnE, v, s)
-        root_w = jnp.sqrt(loss_weight)
-        radial = 1.0 - rho**2 if self.trial == "loss_length_z" else self.radial_trial(rho, root_w * k_rho)
-        return radial * self.vertical_trial(zeta, v, root_w * k_zeta)
+        k = jnp.sqrt(loss_weight) * self.vertical_wavenumber(lnE, v, s)
+        return (1.0 - rho**2) * self.vertical_trial(zeta, v, k)
 
     def source(self, rho, zeta, v):
         """f(r) g(z) at dimensionless rho, zeta."""

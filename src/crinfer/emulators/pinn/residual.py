@@ -1,9 +1,9 @@
 """The PINN's solution with hard boundary conditions, and its PDE residual by autodiff.
 
     u_s(rho, zeta, x; a) = phi_s(rho, zeta, x) e_s(x) exp(log N_s(rho, zeta, x, a)),   s: species,
-    phi_s = PINNProblem.hard_factor: zero on r = R_h and |z| = z_h, even in rho and zeta; (1 - rho^2)
-            sigma(zeta), sigma the 1-D slab solution of the disc, or with the "loss_length" trial
-            the slab solutions with the loss length of each energy,
+    phi_s = PINNProblem.hard_factor = (1 - rho^2) sigma(zeta): zero on r = R_h and |z| = z_h, even
+            in rho and zeta; sigma the 1-D slab solution of the disc (with the "loss_length_z"
+            trial, at the loss length of each energy),
     e_s(x) = 1 - E/E_ceiling for electrons with losses  (psi = 0 at the energy ceiling), else 1.
 
 A collocation point is the row y = (rho, zeta, x, a_1..a_P), all dimensionless. Derivatives are
@@ -33,13 +33,13 @@ def log_u(model, problem: PINNProblem, y, loss_weight=1.0):
 
 def trial_gain(problem: PINNProblem, y, loss_weight=1.0):
     """The loss-length trial over the diffusion-only one at one point y, shape (S,): how much
-    of psi's fall away from the sources the trial carries (1 for the "slab" trial). Evaluated
-    at rho, zeta <= 0.99, so that it stays finite on the boundary, where both vanish."""
-    rho, zeta = jnp.minimum(y[0], 0.99), jnp.minimum(y[1], 0.99)
+    of psi's fall from the disc the trial carries (1 for the "slab" trial). Evaluated at
+    zeta <= 0.99, so that it stays finite on the boundary, where both vanish."""
+    zeta = jnp.minimum(y[1], 0.99)
     lnE = problem.l_range[0] + (y[2] + 1.0) * problem.dl_dx
     v = problem.values(problem.from_unit(y[3:]) if problem.names else y[3:])
-    slab = (1.0 - rho**2) * problem.vertical_trial(zeta, v)
-    return jnp.stack([problem.hard_factor(rho, zeta, lnE, v, s, loss_weight) / slab
+    slab = problem.vertical_trial(zeta, v)
+    return jnp.stack([problem.hard_factor(0.0, zeta, lnE, v, s, loss_weight) / slab
                       for s in range(len(problem.species))])
 
 

@@ -107,7 +107,7 @@ def sample_points(key, problem: PINNProblem, n_per_bin: int, n_bins: int):
 
 def point_scales(model, pts, problem: PINNProblem, loss_weight=1.0):
     """1 / psi's local amplitude at every point (not differentiated): exp(c0 - log N), divided
-    by :func:`trial_gain` for the "loss_length" trial. The loss divides the residual by it: a
+    by :func:`trial_gain` for the "loss_length_z" trial. The loss divides the residual by it: a
     relative residual that weighs the outer Galaxy, where psi is ~1e-3 of its peak, and the top
     of the halo at high energy like the inner Galaxy. The hard constraints' zeros (ADF, e) stay
     out of the denominator, so it stays finite at the boundaries."""
