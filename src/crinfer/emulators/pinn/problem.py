@@ -265,6 +265,11 @@ class PINNProblem:
         sigma = lambda t: p(t) - p(1.0) * cosh_ratio(t) + dp0 * sinh_term(t)
         return sigma(az) / sigma(jnp.zeros_like(az))
 
+    @property
+    def loss_length_trial(self) -> bool:
+        """Whether the hard-boundary factor carries the loss length ("loss_length_z" with losses)."""
+        return self.trial == "loss_length_z" and self.losses != "none"
+
     def vertical_wavenumber(self, lnE, v, s: int = 0):
         """k of the "loss_length_z" trial at ln E: z_h over the loss length (0 for "slab").
 
@@ -272,7 +277,7 @@ class PINNProblem:
         1 / (1 + q^2 / lambda), lambda = kappa |d ln(b G) / d ln E| (exactly, for constant kappa
         and slope: the loss time is exponential in ln E): a modified-Helmholtz term lambda u,
         so k = sqrt(lambda) z_h / R_h."""
-        if self.trial == "slab" or self.losses == "none":
+        if not self.loss_length_trial:
             return jnp.zeros_like(lnE)
         lam = self.kappa(lnE, v, s) * jnp.maximum(-self.dln_bG(lnE, v, s), 0.0)
         return jnp.sqrt(lam) * v["z_h"] / self.R_h
@@ -282,7 +287,7 @@ class PINNProblem:
         |z| = z_h, 1 at the centre of the disc; for "loss_length_z" sigma has the wavenumber of
         :meth:`vertical_wavenumber`, its lambda scaled by ``loss_weight`` (the curriculum's,
         0 -> 1), so that at 0 it is the diffusion-only factor."""
-        if self.trial == "slab" or self.losses == "none":
+        if not self.loss_length_trial:
             return (1.0 - rho**2) * self.vertical_trial(zeta, v)
         k = jnp.sqrt(loss_weight) * self.vertical_wavenumber(lnE, v, s)
         return (1.0 - rho**2) * self.vertical_trial(zeta, v, k)

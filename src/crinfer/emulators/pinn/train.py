@@ -113,7 +113,7 @@ def point_scales(model, pts, problem: PINNProblem, loss_weight=1.0):
     out of the denominator, so it stays finite at the boundaries."""
     n = jax.vmap(jax.vmap(lambda y: model(y[0], y[1], y[2], y[3:])))(pts)
     scales = jnp.exp(model.log_scale0 - n)
-    if problem.trial != "slab" and problem.losses != "none":
+    if problem.loss_length_trial:
         scales = scales / jax.vmap(jax.vmap(lambda y: trial_gain(problem, y, loss_weight)))(pts)
     return jax.lax.stop_gradient(scales)
 
