@@ -368,7 +368,7 @@ path = "{store}"
         train_recipe(recipe, tmp_path / "other")
 
 
-@pytest.mark.parametrize("name", ["secret_cpu", "secret_cpu_trend", "secret_lhs_gpu"])
+@pytest.mark.parametrize("name", ["secret_cpu", "secret_cpu_trend", "secret_lhs_gpu", "secret_lhs_gpu_trend"])
 def test_shipped_secret_gives_nflows_log_prob_on_its_own_draws(name):
     """Each shipped conditional SECRET loads (guard refusing), and on its own draws at a corner
     and the centre of its training box the JAX network gives the torch nflows network's log
