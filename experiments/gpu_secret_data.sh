@@ -15,11 +15,12 @@
 #   2. the training campaign CAMPAIGN (simulators/cre_lhs_gpu.toml: 2,048 LHS points x 32), with
 #      what is left of TOTAL_SECONDS (default 420); resumable, and the chunks done go to
 #      OUT/campaign.tgz even when time runs out.
-# Then, on the CPU (sbi/nflows train SECRET in torch):
+# Then, on the CPU (sbi/nflows train SECRET in torch), with RECIPE a copy of
+# emulators/secret_lhs_gpu_trend/recipe.toml whose `campaign` names CAMPAIGN (the shipped
+# secret_lhs_gpu* artifacts already hold the default campaign's training):
 #   mkdir -p campaigns && tar xzf OUT/campaign.tgz -C campaigns
-#   python experiments/secret_train.py emulators/secret_lhs_gpu/recipe.toml
-#   python experiments/secret_eval.py --out reports/secret_lhs_gpu --secret emulators/secret_lhs_gpu --no-single \
-#       --heldout-sims OUT/secret_heldout.npz
+#   python experiments/secret_train.py RECIPE --out DIR
+#   python experiments/secret_eval.py --out reports/DIR_eval --secret DIR --no-single --heldout-sims OUT/secret_heldout.npz
 set -u
 OUT=${1:?usage: gpu_secret_data.sh OUT [TOTAL_SECONDS]}
 TOTAL=${2:-420}
