@@ -21,9 +21,8 @@ set -u
 OUT=${1:?usage: gpu_checks.sh OUT [TOTAL_SECONDS]}
 TOTAL=${2:-540}
 cd "$(dirname "$0")/.."
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 JAX_DEFAULT_MATMUL_PRECISION=highest
-mkdir -p "$OUT"
-stage() { echo "== $(date -u +%H:%M:%S) [${SECONDS} s] $*"; }
+source experiments/device_env.sh
+export JAX_DEFAULT_MATMUL_PRECISION=highest
 
 train_d() {    # recipe (d) at GPU size into /tmp/pinn_d_gpu, within $1 seconds in all
   local budget=$1 dir=/tmp/pinn_d_gpu

@@ -29,9 +29,7 @@ HELDOUT_POINTS=${HELDOUT_POINTS:-32}
 HELDOUT_REALISATIONS=${HELDOUT_REALISATIONS:-2000}
 TIMING_N=${TIMING_N:-100000}   # SECRET draws timed (scaled to 1e6)
 cd "$(dirname "$0")/.."
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-mkdir -p "$OUT"
-stage() { echo "== $(date -u +%H:%M:%S) [${SECONDS} s] $*"; }
+source experiments/device_env.sh
 STORE=$(python3 -c "from crinfer.campaign.recipe import load_recipe; print(load_recipe('$CAMPAIGN').store)")
 
 {

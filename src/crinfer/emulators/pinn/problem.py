@@ -201,16 +201,19 @@ class PINNProblem:
         return diffusion_coefficient(R, v["D0"] * C.CM2_PER_S_TO_KPC2_PER_MYR * 1e28, v["delta"],
                                      R0=R0_GV, eta=eta, beta=beta)
 
+    def log_injection(self, lnE, v, s: int = 0):
+        """ln Q(E), Q = (R/GV)^-gamma / beta [GeV^-1 kpc^-3 Myr^-1] (E^-gamma for electrons)."""
+        R, beta = self.rigidity_beta(lnE, s)
+        return -v["gamma"] * jnp.log(R) - jnp.log(beta)
+
     def injection(self, lnE, v, s: int = 0):
         """Q(E) = (R/GV)^-gamma / beta [GeV^-1 kpc^-3 Myr^-1] (E^-gamma for electrons)."""
-        R, beta = self.rigidity_beta(lnE, s)
-        return jnp.exp(-v["gamma"] * jnp.log(R)) / beta
+        return jnp.exp(self.log_injection(lnE, v, s))
 
     def log_scale(self, lnE, v, s: int = 0):
         """ln G, G = Q R_h^2 / D, summed in logs: in float32 Q ~ 1e-20 at the ceiling, and the
         nested derivatives of ln Q (1/Q^3) would overflow (the loss-length trial takes them)."""
-        R, beta = self.rigidity_beta(lnE, s)
-        return -v["gamma"] * jnp.log(R) - jnp.log(beta) + 2.0 * math.log(self.R_h) - jnp.log(self.diffusion(lnE, v, s))
+        return self.log_injection(lnE, v, s) + 2.0 * math.log(self.R_h) - jnp.log(self.diffusion(lnE, v, s))
 
     def kappa(self, lnE, v, s: int = 0):
         """b R_h^2 / (E D): radial diffusion time over loss time (0 without losses)."""
@@ -298,7 +301,7 @@ class PINNProblem:
 
     def scale(self, lnE, v, s: int = 0):
         """G = Q R_h^2 / D [GeV^-1 kpc^-3]: psi = G u."""
-        return self.injection(lnE, v, s) * self.R_h**2 / self.diffusion(lnE, v, s)
+        return jnp.exp(self.log_scale(lnE, v, s))
 
     def energy_factor(self, lnE, s: int = 0):
         """1 - E/E_ceiling for electrons with losses (psi vanishes at the ceiling), else 1."""
