@@ -300,8 +300,9 @@ class PINNProblem:
         return self.radial_profile(rho * self.R_h) * self.vertical_profile(zeta * v["z_h"])
 
     def scale(self, lnE, v, s: int = 0):
-        """G = Q R_h^2 / D [GeV^-1 kpc^-3]: psi = G u."""
-        return jnp.exp(self.log_scale(lnE, v, s))
+        """G = Q R_h^2 / D [GeV^-1 kpc^-3]: psi = G u (a product, not exp(log_scale): the shipped
+        artifacts' validation metrics were computed so, to float32 rounding)."""
+        return self.injection(lnE, v, s) * self.R_h**2 / self.diffusion(lnE, v, s)
 
     def energy_factor(self, lnE, s: int = 0):
         """1 - E/E_ceiling for electrons with losses (psi vanishes at the ceiling), else 1."""
