@@ -39,7 +39,7 @@ from crinfer.inference.numpyro_runner import nuts_diagnostics, sample_model  # n
 from crinfer.inference.results import annotate_units  # noqa: E402
 from crinfer.inference.sbi_runner import run_sbi  # noqa: E402
 from crinfer.simulators.cre.fit import (CENTRED_BINS, FIT_PARAMETERS, LATENTS, MeasuredSpectrumSimulator,  # noqa: E402
-                                        nuisance_start, power_shift, smooth_model, stochastic_model)
+                                        power_shift, smooth_model, stochastic_model)
 from crinfer.simulators.cre.measurement import ElectronData, MeasurementModel  # noqa: E402
 from crinfer.simulators.cre.smooth import SmoothMeanSpectrum  # noqa: E402
 
@@ -84,14 +84,6 @@ def latent_start(secret, measurement, theta, latent, centred_bins):
         return {"psi_src_noise": np.clip(np.asarray(secret.to_noise(psi_src, values[:5])), -3.0, 3.0)}
     head = np.clip(z[list(secret.spec.order[:centred_bins])], -4.0, 4.0)
     return {"psi_src_head": head, "psi_src_noise": np.zeros(len(z) - centred_bins)}  # the ridge given the head
-
-
-def nuts_starts(secret, measurement, latent, centred_bins):
-    """The NUTS starts of the (stochastic, smooth) fits, a value for every sample site: theta at
-    the centre of its prior, the nuisances at their prior centres, the latent through the data."""
-    centre = {p.name: 0.5 * (p.low + p.high) for p in FIT_PARAMETERS}
-    smooth = {**centre, **nuisance_start(measurement)}
-    return {**smooth, **latent_start(secret, measurement, centre, latent, centred_bins)}, smooth
 
 
 def secret_widths(secret, idata, draws=200):
@@ -205,7 +197,8 @@ def main(argv=None):
     grid = np.asarray(secret.observable.grid)
     measurement = MeasurementModel(grid, ElectronData.load(grid[0], grid[-1]))
     smooth = SmoothMeanSpectrum(n_nodes=size["smooth_nodes"])
-    start, smooth_start = nuts_starts(secret, measurement, args.latent, args.centred_bins)
+    centre = {p.name: 0.5 * (p.low + p.high) for p in FIT_PARAMETERS}
+    start = {**centre, **latent_start(secret, measurement, centre, args.latent, args.centred_bins)}
     print(f"{len(measurement.data)} points of {', '.join(measurement.experiments)} in "
           f"{grid[0]:.3g}-{grid[-1]:.3g} GeV; SECRET {args.secret.name} ({secret.card.n_train} training simulations)",
           flush=True)
@@ -213,7 +206,7 @@ def main(argv=None):
     fits, diagnostics, seconds = {}, {}, {}
     for name, model, init, key in (
             ("stochastic", lambda: stochastic_model(secret, measurement, args.latent, args.centred_bins), start, keys[0]),
-            ("smooth", lambda: smooth_model(smooth, measurement), smooth_start, keys[2])):
+            ("smooth", lambda: smooth_model(smooth, measurement), centre, keys[2])):
         print(f"NUTS: {LABELS[name]} ({args.chain_method} chains)", flush=True)
         idata, diagnostics[name], seconds[name] = fit_nuts(model, key, size, init_to_value(values=init), args.chain_method)
         idata.posterior.attrs["method"] = LABELS[name]

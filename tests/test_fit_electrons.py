@@ -48,29 +48,3 @@ def test_target_accept_option_overrides_the_size_and_refuses_values_outside_0_1(
         with pytest.raises(SystemExit):
             fit_electrons.parse_args(["--out", "x", "--target-accept", bad])
         assert f"--target-accept {float(bad)} must be in (0, 1)" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("latent", ["centred", "noise", "mixed"])
-def test_nuts_starts_give_every_sample_site_a_value_and_the_nuisances_their_prior_centres(fit_electrons, latent):
-    """init_to_value draws any site it is not given uniformly in (-2, 2): for the nuisances (prior
-    widths 0.015-0.15) that is 10-100 widths out, where a full-size chain froze (2026-12-05)."""
-    from numpyro.handlers import seed, substitute, trace
-
-    secret = fit_electrons.MADEEmulator.load(fit_electrons.ROOT / "emulators" / "secret_cpu", guard="refuse")
-    grid = np.asarray(secret.observable.grid)
-    measurement = fit_electrons.MeasurementModel(grid, fit_electrons.ElectronData.load(grid[0], grid[-1]))
-    start, smooth_start = fit_electrons.nuts_starts(secret, measurement, latent, fit_electrons.CENTRED_BINS)
-    models = {"stochastic": (lambda: fit_electrons.stochastic_model(secret, measurement, latent), start),
-              "smooth": (lambda: fit_electrons.smooth_model(fit_electrons.SmoothMeanSpectrum(n_nodes=48), measurement),
-                         smooth_start)}
-    for name, (model, values) in models.items():
-        def fill(site):  # ImproperUniform cannot sample: missing sites get zeros, and are then counted
-            if site["type"] != "sample" or site["is_observed"]:
-                return None
-            return values.get(site["name"], np.zeros(site["fn"].shape()))
-        tr = trace(substitute(seed(model, 0), substitute_fn=fill)).get_trace()
-        sites = {k for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"]}
-        assert sites == set(values), (name, sites ^ set(values))
-        assert np.all(values["energy_scale"] == 0.0) and np.all(values["log10_norm"] == 0.0)
-        assert values["phi_GV"] == measurement.phi_prior_GV[0]
-        assert len(values["energy_scale"]) == len(measurement.experiments) == 5

@@ -55,14 +55,6 @@ def nuisance_sites(measurement: MeasurementModel):
     return scale, norm, phi
 
 
-def nuisance_start(measurement: MeasurementModel) -> dict:
-    """{site: value} of :func:`nuisance_sites` at their prior centres (energy scales and log10
-    normalisations 0, phi at its prior mean), for ``init_to_value``: a site left out of it starts
-    uniform in (-2, 2), 10-100 prior widths out, where a NUTS chain can freeze in warm-up."""
-    K = len(measurement.experiments)
-    return {"energy_scale": np.zeros(K), "log10_norm": np.zeros(K), "phi_GV": float(measurement.phi_prior_GV[0])}
-
-
 def _observe(measurement: MeasurementModel, psi_lis):
     import numpyro
 
