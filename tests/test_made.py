@@ -3,6 +3,7 @@ conditioning, sampling against the density, training on a known density, the art
 import json
 import warnings
 from functools import partial
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -373,7 +374,6 @@ def test_shipped_secret_gives_nflows_log_prob_on_its_own_draws(name):
     """Each shipped conditional SECRET loads (guard refusing), and on its own draws at a corner
     and the centre of its training box the JAX network gives the torch nflows network's log
     density with the shipped weights (float64, 1e-10 relative)."""
-    from pathlib import Path
     emu = MADEEmulator.load(Path(__file__).resolve().parents[1] / "emulators" / name, guard="refuse")
     low, high = (np.array([emu.card.training_domain[p][i] for p in emu.params.names]) for i in (0, 1))
     net = build_torch_made(emu.spec).double()
