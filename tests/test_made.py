@@ -324,34 +324,40 @@ def test_artifact_files_guard_and_named_errors(tmp_path):
         MADESpec(features=4, hidden_features=3)
 
 
-def test_train_recipe_trains_on_its_campaign_and_records_the_box(tmp_path):
-    """A SECRET recipe: the campaign's store is the training set, the card's domain is the
-    campaign's box (not the extreme training points), the recipe travels with the artifact; bad
-    keys are named."""
+def _toy_campaign(tmp_path, name, n=40, seed=2, b_high=10.0):
+    """A complete toy.gaussian campaign of n LHS points x 5 realisations; its recipe's path."""
     from crinfer.campaign import run_campaign
-    from crinfer.emulators.made_train import train_recipe
 
-    store = tmp_path / "store"
-    campaign = tmp_path / "toy.toml"
+    campaign = tmp_path / f"{name}.toml"
     campaign.write_text(f"""
 [simulator]
 name = "toy.gaussian"
 config = {{ n_obs = 3, sigma = 0.3 }}
 [parameters]
 a = {{ low = -1.0, high = 1.0 }}
-b = {{ low = 0.1, high = 10.0, scale = "log" }}
+b = {{ low = 0.1, high = {b_high}, scale = "log" }}
 [design]
 type = "latin_hypercube"
-n = 40
-seed = 2
+n = {n}
+seed = {seed}
 [campaign]
 realisations = 5
 chunk_size = 50
-seed = 8
+seed = {seed + 6}
 [store]
-path = "{store}"
+path = "{tmp_path / name}"
 """)
     run_campaign(campaign, progress=False)
+    return campaign
+
+
+def test_train_recipe_trains_on_its_campaign_and_records_the_box(tmp_path):
+    """A SECRET recipe: the campaign's store is the training set, the card's domain is the
+    campaign's box (not the extreme training points), the recipe travels with the artifact; bad
+    keys are named."""
+    from crinfer.emulators.made_train import train_recipe
+
+    campaign = _toy_campaign(tmp_path, "toy")
     recipe = tmp_path / "recipe.toml"
     recipe.write_text(f'name = "toy_secret"\ncampaign = "{campaign}"\nkey = 1\n'
                       "[architecture]\nhidden_features = 16\nnum_components = 2\n"
@@ -369,7 +375,33 @@ path = "{store}"
         train_recipe(recipe, tmp_path / "other")
 
 
-@pytest.mark.parametrize("name", ["secret_cpu", "secret_cpu_trend", "secret_lhs_gpu", "secret_lhs_gpu_trend"])
+def test_train_recipe_concatenates_campaigns_over_one_box(tmp_path):
+    """A recipe naming two campaigns trains on both stores (every row, the hash of their
+    concatenation); a campaign over another box is refused, naming it and the two boxes."""
+    from crinfer.campaign.runner import load_dataset
+    from crinfer.emulators.artifact import dataset_hash
+    from crinfer.emulators.made_train import train_recipe
+
+    first, second = _toy_campaign(tmp_path, "first", n=40, seed=2), _toy_campaign(tmp_path, "second", n=24, seed=3)
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(f'campaign = ["{first}", "{second}"]\n'
+                      "[architecture]\nhidden_features = 16\nnum_components = 2\n"
+                      "[train]\nmax_epochs = 2\nprogress = false\n")
+    emu = train_recipe(recipe, tmp_path / "artifact")
+    (t1, x1, _), (t2, x2, _) = load_dataset(tmp_path / "first"), load_dataset(tmp_path / "second")
+    assert emu.card.n_train + emu.card.n_validation == 200 + 120
+    assert emu.card.dataset_hash == dataset_hash(np.concatenate([x1, x2]), np.concatenate([t1, t2]))
+    other = _toy_campaign(tmp_path, "other", n=8, seed=4, b_high=20.0)
+    recipe.write_text(f'campaign = ["{first}", "{other}"]\n[train]\nmax_epochs = 2\nprogress = false\n')
+    with pytest.raises(ConfigurationError, match=r"other\.toml.*parameter box.*20\.0.*10\.0"):
+        train_recipe(recipe, tmp_path / "refused")
+    recipe.write_text("campaign = []\n")
+    with pytest.raises(ConfigurationError, match="non-empty list"):
+        train_recipe(recipe, tmp_path / "empty")
+
+
+@pytest.mark.parametrize("name", ["secret_cpu", "secret_cpu_trend", "secret_lhs_gpu", "secret_lhs_gpu_trend",
+                                  "secret_lhs_131k_trend5"])
 def test_shipped_secret_gives_nflows_log_prob_on_its_own_draws(name):
     """Each shipped conditional SECRET loads (guard refusing), and on its own draws at a corner
     and the centre of its training box the JAX network gives the torch nflows network's log

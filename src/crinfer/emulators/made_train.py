@@ -203,23 +203,22 @@ def _finite_2d(x, name):
     return arr
 
 
-_RECIPE_KEYS = {"name": str, "description": str, "campaign": str, "key": int, "architecture": dict, "train": dict}
+_RECIPE_KEYS = {"name": str, "description": str, "campaign": (str, list), "key": int, "architecture": dict, "train": dict}
 
 
 def train_recipe(recipe_path, out_dir, overwrite=False) -> MADEEmulator:
-    """Train the SECRET emulator a recipe TOML describes, on its (complete) campaign store.
+    """Train the SECRET emulator a recipe TOML describes, on its (complete) campaign stores.
 
-    The recipe names the campaign recipe whose store holds the training set (``campaign``),
-    the architecture (:class:`MADESpec` fields except features/order) and the training options
-    of :func:`train_made`. The card's training domain is the campaign's parameter box. The
-    artifact is written to ``out_dir`` with the recipe copied in.
+    The recipe names the campaign recipe whose store holds the training set (``campaign``), or a
+    list of them over the same simulator, configuration and parameter box, whose stores are
+    concatenated; the architecture (:class:`MADESpec` fields except features/order) and the
+    training options of :func:`train_made`. The card's training domain is the campaigns' box.
+    The artifact is written to ``out_dir`` with the recipe copied in.
     """
     import shutil
     import tomllib
     from pathlib import Path
 
-    from crinfer.campaign.recipe import load_recipe
-    from crinfer.campaign.runner import load_dataset
     from crinfer.campaign.registry import build_simulator
 
     recipe_path, out_dir = Path(recipe_path), Path(out_dir)
@@ -227,11 +226,10 @@ def train_recipe(recipe_path, out_dir, overwrite=False) -> MADEEmulator:
     for name, value in recipe.items():
         if name not in _RECIPE_KEYS or not isinstance(value, _RECIPE_KEYS[name]):
             raise ConfigurationError(f"{recipe_path}: key {name!r} = {value!r}; allowed keys and types: "
-                                     f"{ {k: t.__name__ for k, t in _RECIPE_KEYS.items()} }")
+                                     f"{ {k: _type_names(t) for k, t in _RECIPE_KEYS.items()} }")
     if "campaign" not in recipe:
         raise ConfigurationError(f"{recipe_path}: 'campaign' (the training set's campaign recipe) is required")
-    campaign = load_recipe(recipe["campaign"])
-    theta, x, _ = load_dataset(campaign.store)
+    campaign, theta, x = _training_set(recipe["campaign"], recipe_path)
     simulator = build_simulator(campaign.simulator, campaign.params, dict(campaign.config))
     key = recipe.get("key", 0)
     spec = MADESpec.with_random_order(key, x.shape[1], context_features=theta.shape[1], **recipe.get("architecture", {}))
@@ -240,8 +238,40 @@ def train_recipe(recipe_path, out_dir, overwrite=False) -> MADEEmulator:
     # the design covers the campaign's whole box (a Latin hypercube's extreme points sit up to
     # one stratum inside it); the guard checks against the box
     emulator.card.training_domain = {p.name: [float(p.low), float(p.high)] for p in campaign.params}
-    emulator.card.notes = f"{recipe.get('description', '')} Trained from {recipe_path.name} on {recipe['campaign']}."
+    names = recipe["campaign"] if isinstance(recipe["campaign"], list) else [recipe["campaign"]]
+    emulator.card.notes = f"{recipe.get('description', '')} Trained from {recipe_path.name} on {' + '.join(names)}."
     emulator.save(out_dir, overwrite=overwrite)
     if (out_dir / recipe_path.name).resolve() != recipe_path.resolve():
         shutil.copyfile(recipe_path, out_dir / recipe_path.name)
     return emulator
+
+
+def _type_names(t):
+    return " or ".join(c.__name__ for c in t) if isinstance(t, tuple) else t.__name__
+
+
+def _box(campaign):
+    return [(p.name, float(p.low), float(p.high), p.scale) for p in campaign.params]
+
+
+def _training_set(names, recipe_path):
+    """(first campaign recipe, theta, x) of the campaign recipe file ``names`` or of a list of
+    them, concatenated in order; every campaign must share the first one's simulator,
+    configuration and parameter box."""
+    from crinfer.campaign.recipe import load_recipe
+    from crinfer.campaign.runner import load_dataset
+
+    names = names if isinstance(names, list) else [names]
+    if not names or not all(isinstance(n, str) for n in names):
+        raise ConfigurationError(f"{recipe_path}: campaign = {names!r}; give a campaign recipe path or a "
+                                 "non-empty list of them")
+    campaigns = [load_recipe(n) for n in names]
+    first = campaigns[0]
+    for name, other in zip(names[1:], campaigns[1:]):
+        for what, a, b in (("simulator", first.simulator, other.simulator), ("config", first.config, other.config),
+                           ("parameter box", _box(first), _box(other))):
+            if a != b:
+                raise ConfigurationError(f"{recipe_path}: campaign {name!r} has {what} {b!r}, but {names[0]!r} "
+                                         f"has {a!r}; the campaigns of one training set must agree")
+    data = [load_dataset(c.store)[:2] for c in campaigns]
+    return first, np.concatenate([t for t, _ in data]), np.concatenate([x for _, x in data])
