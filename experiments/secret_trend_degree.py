@@ -44,7 +44,7 @@ def score_degrees(theta, median, heldout_theta, heldout_median, degrees):
         features = lambda t: np.asarray(made_jax.polynomial_features((t - mean) / sd, degree))  # noqa: E731
         coef = np.linalg.lstsq(features(theta), median, rcond=None)[0]
         dev = np.abs(features(heldout_theta) @ coef - heldout_median).max(axis=1)
-        scores[degree] = {"terms": features(theta[:1]).shape[1], "frac_below_0p05": float(np.mean(dev < 0.05)),
+        scores[degree] = {"terms": coef.shape[0], "frac_below_0p05": float(np.mean(dev < 0.05)),
                           "frac_below_0p1": float(np.mean(dev < 0.1)), "median_dev": float(np.median(dev)),
                           "worst_dev": float(dev.max())}
     return scores

@@ -229,7 +229,8 @@ def train_recipe(recipe_path, out_dir, overwrite=False) -> MADEEmulator:
                                      f"{ {k: _type_names(t) for k, t in _RECIPE_KEYS.items()} }")
     if "campaign" not in recipe:
         raise ConfigurationError(f"{recipe_path}: 'campaign' (the training set's campaign recipe) is required")
-    campaign, theta, x = _training_set(recipe["campaign"], recipe_path)
+    names = recipe["campaign"] if isinstance(recipe["campaign"], list) else [recipe["campaign"]]
+    campaign, theta, x = _training_set(names, recipe_path)
     simulator = build_simulator(campaign.simulator, campaign.params, dict(campaign.config))
     key = recipe.get("key", 0)
     spec = MADESpec.with_random_order(key, x.shape[1], context_features=theta.shape[1], **recipe.get("architecture", {}))
@@ -238,7 +239,6 @@ def train_recipe(recipe_path, out_dir, overwrite=False) -> MADEEmulator:
     # the design covers the campaign's whole box (a Latin hypercube's extreme points sit up to
     # one stratum inside it); the guard checks against the box
     emulator.card.training_domain = {p.name: [float(p.low), float(p.high)] for p in campaign.params}
-    names = recipe["campaign"] if isinstance(recipe["campaign"], list) else [recipe["campaign"]]
     emulator.card.notes = f"{recipe.get('description', '')} Trained from {recipe_path.name} on {' + '.join(names)}."
     emulator.save(out_dir, overwrite=overwrite)
     if (out_dir / recipe_path.name).resolve() != recipe_path.resolve():
@@ -255,13 +255,12 @@ def _box(campaign):
 
 
 def _training_set(names, recipe_path):
-    """(first campaign recipe, theta, x) of the campaign recipe file ``names`` or of a list of
-    them, concatenated in order; every campaign must share the first one's simulator,
-    configuration and parameter box."""
+    """(first campaign recipe, theta, x) of the list of campaign recipe files ``names``,
+    concatenated in order; every campaign must share the first one's simulator, configuration
+    and parameter box."""
     from crinfer.campaign.recipe import load_recipe
     from crinfer.campaign.runner import load_dataset
 
-    names = names if isinstance(names, list) else [names]
     if not names or not all(isinstance(n, str) for n in names):
         raise ConfigurationError(f"{recipe_path}: campaign = {names!r}; give a campaign recipe path or a "
                                  "non-empty list of them")
