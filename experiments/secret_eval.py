@@ -17,7 +17,9 @@ makes them CPU-sized). Writes DIR/summary.json with classifier_accuracy_single (
 fraction of held-out parameter points, half of them at the centres of the training-grid cells,
 whose max-over-energy quantile deviation is below 0.05 / 0.1 dex; mc_halves_dq*: the same between
 the two halves of the held-out Monte Carlo, the deviation that its own noise alone gives at half
-the draws), median_shift_rms_per_bin (rms over the held-out points of the median's
+the draws; dq50_exact_emulator_frac_below_*: the fraction an exact emulator would reach, through
+the held-out Monte Carlo's own noise, averaged over bootstraps; dq50_noise_floor_per_point: the
+median of that noise per point), median_shift_rms_per_bin (rms over the held-out points of the median's
 emulated-minus-simulated shift in each bin, dex), sample_1e6_s, logprob_1e6_s
 (of SECRET, or of the single-point MADE with --no-conditional), the device and every training
 size; DIR/*.png (marginals, quantile bands); DIR/made_single/ and DIR/secret/ (the artifacts).
@@ -36,7 +38,9 @@ import numpy as np
 from crinfer.campaign.runner import load_dataset
 from crinfer.emulators.made import MADEEmulator, MADESpec
 from crinfer.emulators.made_train import train_made
-from crinfer.emulators.validation import QUANTILES, fraction_below, offset_grid_points, quantile_deviation, quantile_shift
+from crinfer.emulators.validation import (
+    QUANTILES, fraction_below, load_heldout, offset_grid_points, quantile_deviation, quantile_noise_floor, quantile_shift,
+    save_heldout)
 from crinfer.inference.c2st import c2st
 from crinfer.simulators.cre import PARAMETERS, SINGLE_POINT, CREConfig, CRESimulator, single_point_parameters
 
@@ -81,14 +85,16 @@ def conditional_data(args, size):
 
 
 def heldout_set(args, size, sim):
-    """(theta (K, P), Monte Carlo psi (K, M, D), number of cell centres first): simulated, or read
-    from --heldout-sims when that file exists (written there otherwise, so that several emulators
-    are compared on the same draws)."""
+    """(theta (K, P), Monte Carlo psi: K arrays (M_k, D), number of cell centres first): simulated,
+    or read from --heldout-sims when that file exists (written there otherwise, so that several
+    emulators are compared on the same draws; experiments/secret_heldout_deepen.py adds
+    realisations where the set's own noise is large)."""
     path = args.heldout_sims
     if path is not None and path.exists():
-        data = np.load(path)
-        print(f"held-out simulations from {path}: {data['x'].shape[0]} points x {data['x'].shape[1]} realisations")
-        return data["theta"], data["x"], int(data["n_offset"])
+        theta, sims, n_offset = load_heldout(path)
+        sizes = [len(s) for s in sims]
+        print(f"held-out simulations from {path}: {len(sims)} points x {min(sizes)} to {max(sizes)} realisations")
+        return theta, sims, n_offset
     rng = np.random.default_rng(args.key)
     offset = offset_grid_points(PARAMETERS, size["grid_points_per_dim"])
     n_half = size["heldout_points"] // 2
@@ -96,10 +102,9 @@ def heldout_set(args, size, sim):
     random = PARAMETERS.sample_prior(args.key + 2, size["heldout_points"] - len(offset))
     heldout = np.concatenate([offset, random])
     _, x_held = simulate(sim, args.key + 3, heldout, size["heldout_realisations"])
-    x_held = x_held.reshape(len(heldout), size["heldout_realisations"], -1)
+    x_held = list(x_held.reshape(len(heldout), size["heldout_realisations"], -1))
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, theta=heldout, x=x_held, n_offset=len(offset))
+        save_heldout(path, heldout, x_held, len(offset))
     return heldout, x_held, len(offset)
 
 
@@ -190,12 +195,13 @@ def evaluate_conditional(args, size, train):
         secret = train_made(x, theta, PARAMETERS, spec, key=args.key, name="secret", **train)
         secret.save(args.out / "secret", overwrite=True)
     energies = np.asarray(CREConfig().energies_GeV)
-    dev, noise, median_shift = [], [], []
+    dev, noise, median_shift, floor = [], [], [], []
     for i, (row, sims) in enumerate(zip(heldout, x_held)):
         emulated = np.asarray(secret.sample(args.key + 100 + i, 4 * len(sims), row))
         dev.append(quantile_deviation(sims, emulated))
         median_shift.append(quantile_shift(sims, emulated, (0.5,))[0])
         noise.append(quantile_deviation(sims[::2], sims[1::2]))
+        floor.append(quantile_noise_floor(sims, len(emulated), 0.5, seed=args.key + i))
         if i in (0, n_offset):
             kind = "grid-cell centre" if i < n_offset else "random point"
             label = ", ".join(f"{n}={v:.3g}" for n, v in zip(PARAMETERS.names, row))
@@ -206,10 +212,14 @@ def evaluate_conditional(args, size, train):
             name = f"dq{round(100 * q)}_frac_below_{str(tol).replace('.', 'p')}"
             out[name] = float(fraction_below(dev[:, j], tol))
             out[f"mc_halves_{name}"] = float(fraction_below(noise[:, j], tol))
+    floor = np.array(floor)
+    for tol in (0.05, 0.1):
+        out[f"dq50_exact_emulator_frac_below_{str(tol).replace('.', 'p')}"] = float(np.mean(floor < tol))
+    out["dq50_noise_floor_per_point"] = np.median(floor, axis=1).tolist()
     out["median_shift_rms_per_bin"] = np.sqrt(np.mean(np.square(median_shift), axis=0)).tolist()
     out.update(conditional_n_train=secret.card.n_train, conditional_n_validation=secret.card.n_validation,
                heldout_points=len(heldout), heldout_offset_points=n_offset,
-               heldout_realisations=x_held.shape[1], dq_max_per_point=dev.tolist())
+               heldout_realisations_per_point=[len(s) for s in x_held], dq_max_per_point=dev.tolist())
     np.savez(args.out / "heldout.npz", theta=heldout, deviations=dev)
     return secret, out, heldout[0]
 
@@ -283,7 +293,8 @@ def main(argv=None):
     summary.update(sample_1e6_s=sample_s, logprob_1e6_s=logprob_s, timing_measured_on=size["timing_n"],
                    timed_model=label)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in summary.items() if k != "dq_max_per_point"}, indent=2))
+    per_point = ("dq_max_per_point", "dq50_noise_floor_per_point", "heldout_realisations_per_point")
+    print(json.dumps({k: v for k, v in summary.items() if k not in per_point}, indent=2))
 
 
 if __name__ == "__main__":

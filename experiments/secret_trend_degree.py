@@ -21,6 +21,7 @@ import numpy as np
 from crinfer.campaign.recipe import load_recipe
 from crinfer.campaign.runner import load_dataset
 from crinfer.emulators import made_jax
+from crinfer.emulators.validation import load_heldout
 
 
 def point_medians(recipe_paths):
@@ -58,9 +59,10 @@ def main(argv=None):
     ap.add_argument("--degrees", type=int, nargs="+", default=[2, 3, 4, 5, 6])
     args = ap.parse_args(argv)
     theta, median = point_medians(args.campaign)
-    held = np.load(args.heldout_sims)
-    scores = score_degrees(theta, median, held["theta"], np.median(held["x"], axis=1), args.degrees)
-    print(f"{len(theta)} training points, {len(held['theta'])} held-out points")
+    held_theta, held_sims, _ = load_heldout(args.heldout_sims)
+    held_median = np.stack([np.median(x, axis=0) for x in held_sims])
+    scores = score_degrees(theta, median, held_theta, held_median, args.degrees)
+    print(f"{len(theta)} training points, {len(held_theta)} held-out points")
     print(json.dumps(scores, indent=1))
 
 

@@ -1,10 +1,12 @@
-"""experiments/secret_eval.py: the held-out Monte Carlo is stored and read back unchanged."""
+"""experiments/secret_eval.py: the held-out Monte Carlo is stored and read back unchanged;
+experiments/secret_heldout_deepen.py adds new draws where its noise is large."""
 import argparse
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from crinfer.emulators.validation import load_heldout, save_heldout
 from crinfer.simulators.cre import PARAMETERS, CREConfig, CRESimulator
 
 
@@ -16,12 +18,13 @@ def test_heldout_simulations_are_written_once_and_read_back(tmp_path, experiment
     size = {"grid_points_per_dim": 2, "heldout_points": 2, "heldout_realisations": 3}
     sim = CRESimulator(CREConfig(), PARAMETERS)
     theta, x, n_offset = mod.heldout_set(args, size, sim)
-    assert theta.shape == (2, 5) and x.shape == (2, 3, 19) and n_offset == 1 and np.all(np.isfinite(x))
+    assert theta.shape == (2, 5) and [xi.shape for xi in x] == [(3, 19)] * 2 and n_offset == 1
+    assert np.all(np.isfinite(x))
     centre = [(p.internal_bounds[0] + p.internal_bounds[1]) / 2 for p in PARAMETERS]
     np.testing.assert_allclose(np.asarray(PARAMETERS.to_internal(theta[0])), centre, rtol=1e-12)
     again = mod.heldout_set(args, {**size, "heldout_points": 50}, None)
     np.testing.assert_array_equal(again[0], theta)
-    np.testing.assert_array_equal(again[1], x)
+    np.testing.assert_array_equal(np.stack(again[1]), np.stack(x))
     assert again[2] == 1
 
 
@@ -38,3 +41,32 @@ def test_speed_only_times_a_shipped_artifact_in_both_precisions(tmp_path, experi
     with pytest.raises(SystemExit):
         mod.main(["--speed-only", "--out", str(tmp_path)])
     assert "--secret" in capsys.readouterr().err
+
+
+def test_deepening_adds_new_draws_only_where_the_noise_floor_is_above_target(tmp_path, experiment_module):
+    """Unit-normal bins at M draws have a median noise floor ~0.6745 sqrt(pi/2/M) sqrt(1.25) dex:
+    0.030 at M = 1000, so a 0.015 target asks ~4x the draws (rounded up to a thousand, capped).
+    End to end on two CRE points: the point already below target is untouched, the other gains
+    realisations drawn with new keys, the input file is kept and an existing output refused."""
+    mod = experiment_module("secret_heldout_deepen")
+    x = np.random.default_rng(0).normal(size=(1000, 1))
+    floor, n = mod.realisations_needed(x, 0.015, cap=10_000, seed=0)
+    assert 0.024 < floor < 0.036 and n == 1000 * np.ceil(1000 * (floor / 0.015) ** 2 / 1000)
+    assert mod.realisations_needed(x, 0.015, cap=2500, seed=0)[1] == 2500
+    assert mod.realisations_needed(x, 1.0, cap=10_000, seed=0)[1] == 1000
+
+    sim = CRESimulator(CREConfig(), PARAMETERS)
+    theta = PARAMETERS.sample_prior(1, 2)
+    quiet = np.zeros((8, 19))  # no scatter: floor 0
+    noisy = np.asarray(sim.simulate_many(0, theta[1], 8, batch=8))
+    save_heldout(tmp_path / "held.npz", theta, [quiet, noisy], n_offset=1)
+    mod.main([str(tmp_path / "held.npz"), str(tmp_path / "deep.npz"), "--target-floor", "1e-6",
+              "--max-realisations", "11"])
+    _, deep, n_offset = load_heldout(tmp_path / "deep.npz")
+    assert [len(d) for d in deep] == [8, 11] and n_offset == 1
+    np.testing.assert_array_equal(deep[0], quiet)
+    np.testing.assert_array_equal(deep[1][:8], noisy)
+    assert not np.any(np.all(np.isclose(deep[1][8:, None], noisy[None]), axis=-1))
+    assert [len(s) for s in load_heldout(tmp_path / "held.npz")[1]] == [8, 8]
+    with pytest.raises(SystemExit):
+        mod.main([str(tmp_path / "held.npz"), str(tmp_path / "deep.npz")])
