@@ -261,6 +261,8 @@ def test_conditional_validation_split_keeps_parameter_points_whole():
     assert emu.normalisation["location_coef"].shape == (2, 2)
     with pytest.raises(ConfigurationError, match="location_degree=2; must be 0"):
         MADESpec(features=2, location_degree=2)
+    with pytest.raises(ConfigurationError, match="scale_degree=7; must be in 0..6"):
+        MADESpec(features=2, context_features=1, scale_degree=7)
 
 
 @pytest.mark.slow

@@ -35,6 +35,10 @@ from .artifact import DomainGuard, ModelCard, load_artifact, save_artifact
 SCHEMA = "crinfer.made/1"
 
 
+# the per-theta trend's highest total degree: 462 terms in SECRET's 5 parameters at degree 6
+MAX_TREND_DEGREE = 6
+
+
 @dataclass(frozen=True)
 class MADESpec:
     """Architecture of a Gaussian-mixture MADE (nflows, residual blocks).
@@ -74,9 +78,9 @@ class MADESpec:
                    f"a permutation of 0..{self.features - 1}")]
         for name in ("location_degree", "scale_degree"):
             value = getattr(self, name)
-            allowed = (0,) if self.context_features == 0 else range(0, 6)
+            allowed = (0,) if self.context_features == 0 else range(0, MAX_TREND_DEGREE + 1)
             checks.append((name, value, value in allowed,
-                           "0 (unconditional)" if self.context_features == 0 else "in 0..5"))
+                           "0 (unconditional)" if self.context_features == 0 else f"in 0..{MAX_TREND_DEGREE}"))
         for name, value, ok, allowed in checks:
             if not ok:
                 raise ConfigurationError(f"MADESpec {name}={value!r}; must be {allowed}")
