@@ -403,7 +403,7 @@ def test_train_recipe_concatenates_campaigns_over_one_box(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["secret_cpu", "secret_cpu_trend", "secret_lhs_gpu", "secret_lhs_gpu_trend",
-                                  "secret_lhs_131k_trend5"])
+                                  "secret_lhs_131k_trend5", "secret_lhs_197k_trend5"])
 def test_shipped_secret_gives_nflows_log_prob_on_its_own_draws(name):
     """Each shipped conditional SECRET loads (guard refusing), and on its own draws at a corner
     and the centre of its training box the JAX network gives the torch nflows network's log
