@@ -77,13 +77,12 @@ def latent_start(secret, measurement, theta, latent, centred_bins):
     psi = np.interp(np.log(measurement.grid_GeV), np.log(data.energy_GeV[order]), data.psi[order])
     values = np.array([theta[n] for n in FIT_PARAMETERS.names])
     psi_src = psi - float(power_shift(values))
-    z = (psi_src - secret.normalisation["x_mean"]) / secret.normalisation["x_std"]
-    if latent == "centred":
-        return {"psi_src_standardised": np.clip(z, -4.0, 4.0)}
     if latent == "noise":
         return {"psi_src_noise": np.clip(np.asarray(secret.to_noise(psi_src, values[:5])), -3.0, 3.0)}
-    head = np.clip(z[list(secret.spec.order[:centred_bins])], -4.0, 4.0)
-    return {"psi_src_head": head, "psi_src_noise": np.zeros(len(z) - centred_bins)}  # the ridge given the head
+    z = np.clip(np.asarray(secret.network_coordinates(psi_src, values[:5])), -4.0, 4.0)  # SECRET's order
+    if latent == "centred":
+        return {"psi_src_standardised": z[np.argsort(secret.spec.order)]}
+    return {"psi_src_head": z[:centred_bins], "psi_src_noise": np.zeros(len(z) - centred_bins)}  # the ridge given the head
 
 
 def secret_widths(secret, idata, draws=200):

@@ -155,16 +155,17 @@ def test_mock_measurements_are_keyed_and_have_the_stated_errors(measurement):
 
 def test_stochastic_model_log_density_is_prior_plus_secret_plus_data(measurement):
     """NumPyro's joint density of the stochastic model, assembled by hand from its parts, for
-    the three latents: centred (SECRET's density on psi_src), noise (a standard normal on eps with
-    psi_src = SECRET.from_noise(eps)) and mixed (SECRET's marginal of the centred head bins, a
-    standard normal on the rest's noise)."""
+    the three latents, with a SECRET that has a per-theta trend: centred (SECRET's density on
+    psi_src times the Jacobian of its network coordinates, y = m(theta) + s(theta) z), noise (a
+    standard normal on eps with psi_src = SECRET.from_noise(eps)) and mixed (SECRET's marginal of
+    the centred head coordinates, a standard normal on the rest's noise)."""
     import numpyro.distributions as dist
     from numpyro.infer.util import log_density
 
     from crinfer.emulators.made import MADEEmulator
     from crinfer.simulators.cre.fit import FIT_PARAMETERS, power_shift, stochastic_model
 
-    secret = MADEEmulator.load(SECRET_CPU)
+    secret = MADEEmulator.load(SECRET_CPU.with_name("secret_cpu_trend"))
     K = len(measurement.experiments)
     theta = np.array([1.5, 4.5, 2.3, 0.5, 4.0, 0.8])
     z = np.linspace(-1, 1, secret.spec.features)
@@ -173,7 +174,10 @@ def test_stochastic_model_log_density_is_prior_plus_secret_plus_data(measurement
     values.update(psi_src_standardised=z, energy_scale=s, log10_norm=n, phi_GV=phi)
     got, _ = log_density(lambda: stochastic_model(secret, measurement), (), {}, values)  # centred
 
-    psi_src = secret.normalisation["x_mean"] + secret.normalisation["x_std"] * z
+    loc, log_scale = (np.asarray(v) for v in secret.residual_map(secret.to_network_theta(theta[:5])))
+    assert np.ptp(log_scale) > 0.1  # a real per-theta trend
+    x_std = secret.normalisation["x_std"]
+    psi_src = secret.normalisation["x_mean"] + x_std * (loc + np.exp(log_scale) * z)
     prior = -np.sum(np.log(FIT_PARAMETERS.high - FIT_PARAMETERS.low))
     prior += float(dist.Normal(0, measurement.sigma_scale).log_prob(s).sum())
     prior += float(dist.Normal(0, measurement.sigma_log10_norm).log_prob(n).sum())
@@ -182,7 +186,8 @@ def test_stochastic_model_log_density_is_prior_plus_secret_plus_data(measurement
     def data_term(psi):
         return float(measurement.log_likelihood(measurement.predict(psi + float(power_shift(theta)), s, n, phi)))
 
-    want = prior + float(secret.log_prob(psi_src, theta[:5])) + data_term(psi_src)
+    jacobian = np.sum(np.log(x_std) + log_scale)
+    want = prior + float(secret.log_prob(psi_src, theta[:5])) + jacobian + data_term(psi_src)
     np.testing.assert_allclose(float(got), want, rtol=1e-10)
 
     eps = np.linspace(1.5, -1.5, secret.spec.features)
@@ -193,11 +198,11 @@ def test_stochastic_model_log_density_is_prior_plus_secret_plus_data(measurement
     want = prior + normal + data_term(np.asarray(secret.from_noise(eps, theta[:5])))
     np.testing.assert_allclose(float(got), want, rtol=1e-10)
 
-    head, k = z[:8], 8  # mixed: 8 bins centred (standardised, SECRET's order), the rest noise
+    head, k = z[:8], 8  # mixed: 8 network coordinates (SECRET's order) centred, the rest noise
     got, _ = log_density(lambda: stochastic_model(secret, measurement, "mixed", k), (), {},
                          {**values, "psi_src_head": head, "psi_src_noise": eps[k:]})
     psi = np.asarray(secret.from_noise(eps[k:], theta[:5], head=head))
-    want = prior + float(dist.Normal(0, 1).log_prob(eps[k:]).sum()) + float(secret.log_prob_leading(psi, theta[:5], k))
+    want = prior + float(dist.Normal(0, 1).log_prob(eps[k:]).sum()) + float(secret.network_log_prob(head, theta[:5]))
     np.testing.assert_allclose(float(got), want + data_term(psi), rtol=1e-10)
     with pytest.raises(ConfigurationError, match="centred_bins=19"):
         log_density(lambda: stochastic_model(secret, measurement, "mixed", 19), (), {}, values)

@@ -113,52 +113,53 @@ def test_noise_transform_is_a_change_of_variables_to_the_made_density(spec):
 
 @pytest.mark.parametrize("spec", [SPEC, SPEC_TREND], ids=["per-bin", "per-theta"])
 def test_noise_transform_with_a_centred_head_factorises_the_density(spec):
-    """Head (first k bins in autoregressive order, fixed, in per-bin standardised units) + noise
-    for the rest: the marginal of the head times the transformed tail's change of variables is
-    the full density, the head comes back unchanged, and a head cut from a full transform
-    reproduces it."""
+    """Head (the first k network coordinates, fixed) + noise for the rest: the head's marginal
+    times the change of variables (head, eps) -> x is the full density, and a head cut from a full
+    transform reproduces it."""
     emu = emulator_from(perturbed_net(SPEC), spec)
     theta = jnp.array([0.4, 20.0])
-    k, order = 2, np.asarray(SPEC.order)
+    k = 2
     eps = jax.random.normal(jax.random.PRNGKey(4), (5, 4), dtype=jnp.float64)
     x_full = emu.from_noise(eps, theta)
-    head = (x_full[:, order[:k]] - emu._x_mean[order[:k]]) / emu._x_std[order[:k]]
+    head = emu.network_coordinates(x_full, theta)[:, :k]
     x = emu.from_noise(eps[:, k:], theta, head=head)
     np.testing.assert_allclose(x, x_full, atol=1e-10)
 
-    tail = order[k:]
-    jac = jax.vmap(jax.jacfwd(lambda e, h: emu.from_noise(e, theta, head=h)))(eps[:, k:], head)
-    _, logdet = np.linalg.slogdet(np.asarray(jac)[:, tail, :])
+    both = jnp.concatenate([head, eps[:, k:]], axis=1)
+    jac = jax.vmap(jax.jacfwd(lambda v: emu.from_noise(v[k:], theta, head=v[:k])))(both)
+    _, logdet = np.linalg.slogdet(np.asarray(jac))
     normal = -0.5 * np.sum(np.asarray(eps[:, k:]) ** 2, axis=1) - 0.5 * (4 - k) * np.log(2.0 * np.pi)
-    np.testing.assert_allclose(np.asarray(emu.log_prob_leading(x, theta, k)) + normal - logdet,
+    np.testing.assert_allclose(np.asarray(emu.network_log_prob(head, theta)) + normal - logdet,
                                np.asarray(emu.log_prob(x, theta)), rtol=1e-8)
     with pytest.raises(ShapeError, match="D - 2 = 2"):
         emu.from_noise(eps, theta, head=head)
-    with pytest.raises(ConfigurationError, match="k=5"):
-        emu.log_prob_leading(x, theta, 5)
+    with pytest.raises(ShapeError, match="5 columns; must be in 1..4"):
+        emu.network_log_prob(jnp.zeros(5), theta)
 
 
 @pytest.mark.parametrize("spec", [SPEC, SPEC_TREND], ids=["per-bin", "per-theta"])
-def test_leading_marginal_is_normalised_and_its_width_is_the_conditional_sd(spec):
-    """The first bin in autoregressive order: log_prob_leading(k=1) integrates to 1 over that bin,
-    and its standard deviation (in the network's standardised units) is conditional_sd's first entry."""
+def test_network_coordinates_density_and_leading_marginal(spec):
+    """network_log_prob of all D coordinates is log_prob plus the standardisation's Jacobian
+    sum log(x_std s(theta)), and the coordinates invert; the first coordinate's marginal integrates
+    to 1 and its standard deviation is conditional_sd's first entry."""
     emu = emulator_from(perturbed_net(SPEC), spec)
     theta = jnp.array([0.7, 5.0])
-    first = SPEC.order[0]
-    loc, log_scale = (float(v[first]) for v in emu.residual_map(emu.to_network_theta(theta)))
-    scale = np.exp(log_scale)
-    std = emu.normalisation["x_std"][first] * scale
-    mean = emu.normalisation["x_mean"][first] + emu.normalisation["x_std"][first] * loc
-    grid = mean + std * np.linspace(-15.0, 15.0, 6001)
-    x = np.zeros((grid.size, 4))
-    x[:, first] = grid
-    density = np.exp(np.asarray(emu.log_prob_leading(x, theta, 1)))
-    dx = grid[1] - grid[0]
-    assert abs(density.sum() * dx - 1.0) < 1e-6
-    mu = np.sum(grid * density) * dx
-    sd = np.sqrt(np.sum((grid - mu) ** 2 * density) * dx) / std
+    x = emu.sample(1, 6, theta)
+    z = emu.network_coordinates(x, theta)
+    ctx = emu.to_network_theta(theta)
+    np.testing.assert_allclose(emu.from_network_z(z, ctx), x, atol=1e-12)
+    log_scale = np.asarray(emu.residual_map(ctx)[1])
+    jacobian = np.sum(np.log(emu.normalisation["x_std"]) + log_scale)
+    assert (spec is SPEC) == np.allclose(log_scale, 0.0)
+    np.testing.assert_allclose(emu.network_log_prob(z, theta), np.asarray(emu.log_prob(x, theta)) + jacobian, rtol=1e-10)
+
+    grid = np.linspace(-15.0, 15.0, 6001)
+    density = np.exp(np.asarray(emu.network_log_prob(grid[:, None], theta)))
+    dz = grid[1] - grid[0]
+    assert abs(density.sum() * dz - 1.0) < 1e-6
+    mu = np.sum(grid * density) * dz
+    sd = np.sqrt(np.sum((grid - mu) ** 2 * density) * dz)
     np.testing.assert_allclose(float(emu.conditional_sd(x[0], theta)[0]), sd, rtol=1e-6)
-    assert np.all(np.asarray(emu.conditional_sd(emu.sample(1, 50, theta), theta)) >= SPEC.epsilon)
 
 
 @pytest.mark.slow

@@ -208,36 +208,41 @@ class MADEEmulator:
         can be eps instead of x, which turns the MADE's thin, curved high-density ridges (its
         conditionals at the epsilon floor) into a standard normal.
 
-        head (..., k): the first k bins in the autoregressive order (``spec.order``), given in
-        per-bin standardised units ((x - x_mean)/x_std, which do not depend on theta); then eps
-        is (..., D - k) and transforms only the remaining bins."""
+        head (..., k): the first k network coordinates (:meth:`network_coordinates`: the
+        autoregressive order, per-bin standardised, the per-theta trend removed); then eps is
+        (..., D - k) and transforms only the remaining bins."""
         k = 0 if head is None else int(np.shape(head)[-1])
         if np.shape(eps)[-1] != self.spec.features - k:
             raise ShapeError(f"eps has {np.shape(eps)[-1]} columns; with a head of {k} bins it needs "
                              f"D - {k} = {self.spec.features - k}")
         eps, ctx = self._network_inputs(jnp.asarray(eps, self.dtype), theta)
-        loc, log_s = trend = self.residual_map(ctx)
         if head is not None:
-            first = self._order[:k]
             head = jnp.broadcast_to(jnp.asarray(head, self.dtype), eps.shape[:-1] + (k,))
-            head = (head - loc[..., first]) * jnp.exp(-log_s[..., first])
-        z = self._from_noise_z(self.weights, eps, ctx, head=head)
-        return self._from_z(z, trend)
+        return self.from_network_z(self._from_noise_z(self.weights, eps, ctx, head=head), ctx)
 
     def to_noise(self, x, theta=None):
         """The inverse of :meth:`from_noise`: eps (..., D) of x (..., D)."""
         z, ctx, _ = self._network_inputs_x(x, theta)
         return self._to_noise_z(self.weights, z, ctx)
 
-    def log_prob_leading(self, x, theta=None, k: int = 0):
-        """log p(x_head | theta) of the first k bins of x (..., D) in the autoregressive order
-        (the MADE's exact marginal of those bins; the later bins of x do not enter). JAX."""
-        if not 0 <= k <= self.spec.features:
-            raise ConfigurationError(f"k={k}; must be in 0..{self.spec.features}")
-        z, ctx, log_s = self._network_inputs_x(x, theta)
-        first = list(self.spec.order[:k])
-        head_log_std = float(np.log(self.normalisation["x_std"][first]).sum()) + log_s[..., first].sum(-1)
-        return self._log_prob_z(self.weights, z, ctx)[..., 1:k + 1].sum(-1) - head_log_std
+    def network_coordinates(self, x, theta=None):
+        """The network's coordinates z (..., D) of x (..., D): SECRET's autoregressive order, each
+        bin standardised ((x - x_mean)/x_std) and, with a per-theta trend, z = (y - m(theta))/s(theta).
+        The inverse is ``from_network_z(z, to_network_theta(theta))``."""
+        return self._network_inputs_x(x, theta)[0][..., 1:]
+
+    def network_log_prob(self, z, theta=None):
+        """log p of the first k network coordinates z (..., k), 1 <= k <= D [per unit of z^k]:
+        the exact marginal of those bins (a MADE factorises along its order); k = D is the full
+        density, log_prob(x) + sum log(x_std s(theta)). A NumPyro site in these coordinates needs
+        no Jacobian, and the per-theta trend no longer shears it against theta. JAX."""
+        k, features = int(np.shape(z)[-1]), self.spec.features
+        if not 1 <= k <= features:
+            raise ShapeError(f"z has {k} columns; must be in 1..{features}")
+        z, ctx = self._network_inputs(jnp.asarray(z, self.dtype), theta)
+        padded = jnp.concatenate([jnp.zeros(z.shape[:-1] + (1,), self.dtype), z,
+                                  jnp.zeros(z.shape[:-1] + (features - k,), self.dtype)], axis=-1)
+        return self._log_prob_z(self.weights, padded, ctx)[..., 1:k + 1].sum(-1)
 
     def conditional_sd(self, x, theta=None):
         """Standard deviation (..., D) of each bin's conditional given the earlier bins, in the

@@ -71,16 +71,19 @@ CENTRED_BINS = 8  # SECRET secret_cpu's bins above its width floor at the full f
 def stochastic_model(secret, measurement: MeasurementModel, latent: str = "centred", centred_bins: int = CENTRED_BINS):
     """NumPyro model with psi_src ~ SECRET(theta) latent.
 
-    latent="centred": site ``psi_src_standardised`` (SECRET's standardised units) with a factor
-    SECRET(psi_src | theta). SECRET's conditionals given the earlier bins are mostly at their
-    width floor (the spectra have few degrees of freedom), so this density has thin, curved
-    ridges, where NUTS can diverge. latent="noise": site ``psi_src_noise`` ~ N(0, I) mapped by
-    SECRET's inverse Rosenblatt transform (``MADEEmulator.from_noise``): the ridges become a
-    standard normal (fewer divergences), at ~19 network passes per gradient instead of one and
-    a posterior curved between theta and eps (deeper trees). latent="mixed": the first
-    ``centred_bins`` bins in SECRET's autoregressive order (the broad conditionals, which the
-    data constrain) centred as site ``psi_src_head`` with their marginal density, the rest (the
-    floored ones) as noise ``psi_src_noise``: docs/electron_fit.md.
+    The latent's coordinates are SECRET's network coordinates
+    (:meth:`~crinfer.emulators.made.MADEEmulator.network_coordinates`: per-bin standardised, the
+    per-theta trend removed), in which SECRET's density needs no Jacobian and, for a SECRET with a
+    trend, does not move with theta wholesale. latent="centred": site ``psi_src_standardised``
+    (bin order) with SECRET's density as a factor. SECRET's conditionals given the earlier bins
+    are mostly at their width floor (the spectra have few degrees of freedom), so this density has
+    thin, curved ridges, where NUTS can diverge. latent="noise": site ``psi_src_noise`` ~ N(0, I)
+    mapped by SECRET's inverse Rosenblatt transform (``MADEEmulator.from_noise``): the ridges
+    become a standard normal (fewer divergences), at ~19 network passes per gradient instead of
+    one and a posterior curved between theta and eps (deeper trees). latent="mixed": the first
+    ``centred_bins`` bins in SECRET's autoregressive order (the broad conditionals, which the data
+    constrain) centred as site ``psi_src_head`` with their marginal density, the rest (the floored
+    ones) as noise ``psi_src_noise``: docs/electron_fit.md.
     """
     import numpyro
     import numpyro.distributions as dist
@@ -93,20 +96,19 @@ def stochastic_model(secret, measurement: MeasurementModel, latent: str = "centr
         raise ConfigurationError(f"centred_bins={centred_bins}; must be in 1..{features - 1} (0 is latent='noise', "
                                  f"{features} is latent='centred')")
     theta = FIT_PARAMETERS.numpyro_sample()
-    x_mean, x_std = secret.normalisation["x_mean"], secret.normalisation["x_std"]
     if latent == "centred":
         z = numpyro.sample("psi_src_standardised", dist.ImproperUniform(dist.constraints.real, (), (features,)))
-        psi_src = x_mean + x_std * z
-        numpyro.factor("secret", secret.log_prob(psi_src, theta[:5]))
+        z = z[np.asarray(secret.spec.order)]
+        numpyro.factor("secret", secret.network_log_prob(z, theta[:5]))
+        psi_src = secret.from_network_z(z, secret.to_network_theta(theta[:5]))
     else:
         k = centred_bins if latent == "mixed" else 0
         head = None
         if k:
             head = numpyro.sample("psi_src_head", dist.ImproperUniform(dist.constraints.real, (), (k,)))
+            numpyro.factor("secret", secret.network_log_prob(head, theta[:5]))
         eps = numpyro.sample("psi_src_noise", dist.Normal(0.0, 1.0).expand((features - k,)).to_event(1))
         psi_src = secret.from_noise(eps, theta[:5], head=head)
-        if k:
-            numpyro.factor("secret", secret.log_prob_leading(psi_src, theta[:5], k))
     numpyro.deterministic("psi_src", psi_src)
     _observe(measurement, psi_src + power_shift(theta))
 
