@@ -246,6 +246,7 @@ def test_smooth_fit_recovers_the_parameters_of_noise_free_mock_data(measurement)
                                                                measurement.data.energy_GeV, asimov,
                                                                measurement.data.sigma_psi))
     start = {n: 0.5 * (p.low + p.high) for n, p in zip(FIT_PARAMETERS.names, FIT_PARAMETERS)}
+    start.update(energy_scale=np.zeros(K), log10_norm=np.zeros(K), phi_GV=0.6)  # nuisances at their prior centres
     _, idata = sample_model(lambda: smooth_model(smooth, mock), key=0, num_warmup=300, num_samples=300,
                             num_chains=1, dense_mass=True, progress_bar=False,
                             init_strategy=init_to_value(values=start))
