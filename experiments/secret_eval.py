@@ -39,8 +39,8 @@ from crinfer.campaign.runner import load_dataset
 from crinfer.emulators.made import MADEEmulator, MADESpec
 from crinfer.emulators.made_train import train_made
 from crinfer.emulators.validation import (
-    QUANTILES, fraction_below, load_heldout, offset_grid_points, quantile_deviation, quantile_noise_floor, quantile_shift,
-    save_heldout)
+    EMULATED_PER_HELDOUT, QUANTILES, fraction_below, load_heldout, offset_grid_points, quantile_deviation,
+    quantile_noise_floor, quantile_shift, save_heldout)
 from crinfer.inference.c2st import c2st
 from crinfer.simulators.cre import PARAMETERS, SINGLE_POINT, CREConfig, CRESimulator, single_point_parameters
 
@@ -197,7 +197,7 @@ def evaluate_conditional(args, size, train):
     energies = np.asarray(CREConfig().energies_GeV)
     dev, noise, median_shift, floor = [], [], [], []
     for i, (row, sims) in enumerate(zip(heldout, x_held)):
-        emulated = np.asarray(secret.sample(args.key + 100 + i, 4 * len(sims), row))
+        emulated = np.asarray(secret.sample(args.key + 100 + i, EMULATED_PER_HELDOUT * len(sims), row))
         dev.append(quantile_deviation(sims, emulated))
         median_shift.append(quantile_shift(sims, emulated, (0.5,))[0])
         noise.append(quantile_deviation(sims[::2], sims[1::2]))

@@ -20,15 +20,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from crinfer.emulators.validation import load_heldout, quantile_noise_floor, save_heldout
+from crinfer.emulators.validation import EMULATED_PER_HELDOUT, load_heldout, quantile_noise_floor, save_heldout
 from crinfer.simulators.cre import PARAMETERS, CREConfig, CRESimulator
-
-EMULATED_PER_SIMULATED = 4  # secret_eval.py draws 4 emulator samples per held-out realisation
-
 
 def realisations_needed(sims, target_floor, cap, seed):
     """(noise floor now [dex], realisations that bring it to target_floor, at least the current count)."""
-    floor = float(np.median(quantile_noise_floor(sims, EMULATED_PER_SIMULATED * len(sims), 0.5, seed=seed)))
+    floor = float(np.median(quantile_noise_floor(sims, EMULATED_PER_HELDOUT * len(sims), 0.5, seed=seed)))
     wanted = math.ceil(len(sims) * (floor / target_floor) ** 2 / 1000) * 1000
     return floor, max(len(sims), min(wanted, cap))
 
@@ -47,18 +44,18 @@ def main(argv=None):
         ap.error(f"{args.out} exists; give a new path (nothing is overwritten)")
     theta, sims, n_offset = load_heldout(args.heldout)
     sim = CRESimulator(CREConfig(), PARAMETERS)
-    deepened = []
+    deepened, floors = [], []
     for i, (row, x) in enumerate(zip(theta, sims)):
         floor, n = realisations_needed(x, args.target_floor, args.max_realisations, seed=args.key + i)
         if n > len(x):
             key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(args.key), i), len(x))
             print(f"point {i}: noise floor {floor:.3f} dex at {len(x)} realisations; adding {n - len(x)}")
             x = np.concatenate([x, sim.simulate_many(key, row, n - len(x), batch=64, progress=True)])
+            floor = float(np.median(quantile_noise_floor(x, EMULATED_PER_HELDOUT * len(x), 0.5, seed=args.key + i)))
         deepened.append(x)
+        floors.append(floor)
     save_heldout(args.out, theta, deepened, n_offset)
-    after = [float(np.median(quantile_noise_floor(x, EMULATED_PER_SIMULATED * len(x), 0.5, seed=args.key + i)))
-             for i, x in enumerate(deepened)]
-    print(f"wrote {args.out}: {sum(map(len, deepened))} realisations; noise floor now max {max(after):.3f} dex")
+    print(f"wrote {args.out}: {sum(map(len, deepened))} realisations; noise floor now max {max(floors):.3f} dex")
     return deepened
 
 

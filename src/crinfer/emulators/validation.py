@@ -11,6 +11,7 @@ import numpy as np
 from crinfer.core.errors import ConfigurationError
 
 QUANTILES = (0.05, 0.16, 0.5, 0.84, 0.95)
+EMULATED_PER_HELDOUT = 4  # emulator draws per held-out realisation when a quantile is compared
 
 
 def quantile_shift(simulated, emulated, quantiles=QUANTILES):
