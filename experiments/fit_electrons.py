@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SIZES = {  # (full, quick)
     "warmup": (1000, 300), "samples": (1000, 300), "chains": (2, 2),
     "npe_simulations": (30_000, 10_000), "smooth_nodes": (384, 256),
-    "target_accept": (0.95, 0.9),  # above NumPyro's 0.8, against divergences in the curved posteriors
+    "target_accept": (0.95, 0.95),  # above NumPyro's 0.8, against divergences in the curved posteriors (docs/electron_fit.md)
 }
 LABELS = {"stochastic": "NUTS, SECRET (stochastic)", "smooth": "NUTS, smooth mean", "npe": "NPE on SECRET draws"}
 NUISANCES = ("energy_scale", "log10_norm", "phi_GV")
