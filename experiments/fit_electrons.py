@@ -2,7 +2,7 @@
 over the stochasticity of the nearby sources, and compare with a smooth-source fit and with sbi.
 
     python experiments/fit_electrons.py --quick --out reports/electrons_quick     # the README's main job
-    python experiments/fit_electrons.py --out reports/electrons                   # the acceptance run: longer chains, mixed latent (~1 h, 4.7 GB: docs/electron_fit.md)
+    python experiments/fit_electrons.py --out reports/electrons                   # the acceptance run: longer chains, mixed latent (~1 h 25 min, ~5 GB: docs/electron_fit.md)
 
 Three posteriors of (R_SN, log10_E_cut, gamma, delta, kappa0, log10_L) with the same data and
 measurement chain (crinfer.simulators.cre.measurement: force-field modulation, per-experiment
@@ -159,8 +159,9 @@ def nuisance_table(measurement, fits):
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--quick", action="store_true", help="CPU-sized chains and simulation budget (a few minutes)")
-    ap.add_argument("--secret", type=Path, default=ROOT / "emulators" / "secret_cpu", help="SECRET artifact")
+    ap.add_argument("--quick", action="store_true", help="CPU-sized chains and simulation budget (~12 min on 2 cores)")
+    ap.add_argument("--secret", type=Path, default=ROOT / "emulators" / "secret_lhs_197k_trend5",
+                    help="SECRET artifact (default: the one that meets the emulator acceptance, docs/emulators.md)")
     ap.add_argument("--key", type=int, default=0)
     ap.add_argument("--chain-method", choices=("parallel", "vectorized"), default="parallel",
                     help="NUTS chains on one CPU device each (faster) or vectorised on one device (less memory: "

@@ -65,7 +65,8 @@ def _observe(measurement: MeasurementModel, psi_lis):
 
 
 LATENTS = ("centred", "noise", "mixed")
-CENTRED_BINS = 8  # SECRET secret_cpu's bins above its width floor at the full fit's posterior (docs/electron_fit.md)
+CENTRED_BINS = 8  # SECRET's first bins in its order, above its width floor 0.01 at the full fit's posterior
+                  # (sd 0.011-0.16 secret_cpu, 0.029-1.85 secret_lhs_197k_trend5; docs/electron_fit.md)
 
 
 def stochastic_model(secret, measurement: MeasurementModel, latent: str = "centred", centred_bins: int = CENTRED_BINS):
