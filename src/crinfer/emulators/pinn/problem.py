@@ -46,8 +46,9 @@ LOSS_MODELS = ("none", "ic_cmb", "ic_cmb+gas")
 SPECIES = ("electron", "proton")
 # Trial functions of the hard boundary conditions (docs/pinn.md): "slab", the diffusion-only slab
 # solution in zeta; "loss_length_z", the slab with the loss length of each energy (a modified-
-# Helmholtz slab), which carries psi's fall from the disc to the top of the halo at high energy.
-TRIALS = ("slab", "loss_length_z")
+# Helmholtz slab), which carries psi's fall from the disc to the top of the halo at high energy;
+# "exact_z", the exact vertical profile of the 1-D (z, E) problem with losses (fixed parameters).
+TRIALS = ("slab", "loss_length_z", "exact_z")
 _K_MAX = 60.0   # cap on the trial's non-dimensional wavenumber (float32: sinh(88) overflows)
 R0_GV = 4.0                 # reference rigidity of D (GALPROP convention)
 PROTON_ETA = 1.0            # D ~ beta^eta for protons (GALPROP's default)
@@ -76,7 +77,9 @@ class PINNProblem:
             over a 4 kpc halo; helium adds 0.1 n_H).
         trial: the trial function of the hard boundary conditions, one of TRIALS ("slab": the
             diffusion-only slab solution in z at every energy; "loss_length_z": with losses, the
-            slab whose decay length is the loss length of each energy, :meth:`hard_factor`).
+            slab whose decay length is the loss length of each energy, :meth:`hard_factor`;
+            "exact_z": with losses, the exact vertical profile of the 1-D (z, E) problem,
+            tabulated at the fixed parameters, so not for a conditional problem).
     """
 
     species: tuple = ("electron",)
@@ -102,6 +105,9 @@ class PINNProblem:
                                      f"{SPECIES}, each once")
         if self.trial not in TRIALS:
             raise ConfigurationError(f"trial={self.trial!r}; allowed: {TRIALS}")
+        if self.trial == "exact_z" and self.ranges:
+            raise ConfigurationError(f"trial='exact_z' is tabulated at fixed parameters; this problem is "
+                                     f"conditional on {list(self.ranges)}: use 'loss_length_z' or 'slab'")
         if self.losses == "ic_cmb" and "proton" in self.species:
             raise ConfigurationError("losses='ic_cmb' has no proton losses; use 'ic_cmb+gas' "
                                      "(protons: ionisation + Coulomb) or 'none'")
@@ -269,9 +275,17 @@ class PINNProblem:
         return sigma(az) / sigma(jnp.zeros_like(az))
 
     @property
-    def loss_length_trial(self) -> bool:
-        """Whether the hard-boundary factor carries the loss length ("loss_length_z" with losses)."""
-        return self.trial == "loss_length_z" and self.losses != "none"
+    def trial_carries_losses(self) -> bool:
+        """Whether the hard-boundary factor carries the losses ("loss_length_z" or "exact_z" with losses)."""
+        return self.trial != "slab" and self.losses != "none"
+
+    @functools.cached_property
+    def vertical_tables(self) -> tuple:
+        """Per species, the :class:`vertical.VerticalTable` of the "exact_z" trial (built on first use)."""
+        from .vertical import build_table
+
+        v = {**DEFAULT_VALUES, **self.fixed}
+        return tuple(build_table(self, v, s) for s in range(len(self.species)))
 
     def vertical_wavenumber(self, lnE, v, s: int = 0):
         """k of the "loss_length_z" trial at ln E: z_h over the loss length (0 for "slab").
@@ -280,18 +294,22 @@ class PINNProblem:
         1 / (1 + q^2 / lambda), lambda = kappa |d ln(b G) / d ln E| (exactly, for constant kappa
         and slope: the loss time is exponential in ln E): a modified-Helmholtz term lambda u,
         so k = sqrt(lambda) z_h / R_h."""
-        if not self.loss_length_trial:
+        if self.trial != "loss_length_z" or self.losses == "none":
             return jnp.zeros_like(lnE)
         lam = self.kappa(lnE, v, s) * jnp.maximum(-self.dln_bG(lnE, v, s), 0.0)
         return jnp.sqrt(lam) * v["z_h"] / self.R_h
 
     def hard_factor(self, rho, zeta, lnE, v, s: int = 0, loss_weight=1.0):
         """The hard-boundary factor (1 - rho^2) sigma(zeta) of species ``s``: zero on r = R_h and
-        |z| = z_h, 1 at the centre of the disc; for "loss_length_z" sigma has the wavenumber of
-        :meth:`vertical_wavenumber`, its lambda scaled by ``loss_weight`` (the curriculum's,
-        0 -> 1), so that at 0 it is the diffusion-only factor."""
-        if not self.loss_length_trial:
+        |z| = z_h, 1 at the centre of the disc. With losses, for "loss_length_z" sigma has the
+        wavenumber of :meth:`vertical_wavenumber`, its lambda scaled by ``loss_weight`` (the
+        curriculum's, 0 -> 1); for "exact_z" sigma is (1 - w) slab + w exact 1-D profile
+        (:mod:`vertical`), w = ``loss_weight``. At w = 0 both are the diffusion-only factor."""
+        if not self.trial_carries_losses:
             return (1.0 - rho**2) * self.vertical_trial(zeta, v)
+        if self.trial == "exact_z":
+            exact = self.vertical_tables[s].shape(zeta, lnE)
+            return (1.0 - rho**2) * ((1.0 - loss_weight) * self.vertical_trial(zeta, v) + loss_weight * exact)
         k = jnp.sqrt(loss_weight) * self.vertical_wavenumber(lnE, v, s)
         return (1.0 - rho**2) * self.vertical_trial(zeta, v, k)
 

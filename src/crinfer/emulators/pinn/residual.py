@@ -3,7 +3,8 @@
     u_s(rho, zeta, x; a) = phi_s(rho, zeta, x) e_s(x) exp(log N_s(rho, zeta, x, a)),   s: species,
     phi_s = PINNProblem.hard_factor = (1 - rho^2) sigma(zeta): zero on r = R_h and |z| = z_h, even
             in rho and zeta; sigma the 1-D slab solution of the disc (with the "loss_length_z"
-            trial, at the loss length of each energy),
+            trial, at the loss length of each energy; with "exact_z", the exact 1-D profile
+            with losses),
     e_s(x) = 1 - E/E_ceiling for electrons with losses  (psi = 0 at the energy ceiling), else 1.
 
 A collocation point is the row y = (rho, zeta, x, a_1..a_P), all dimensionless. Derivatives are
@@ -32,7 +33,7 @@ def log_u(model, problem: PINNProblem, y, loss_weight=1.0):
 
 
 def trial_gain(problem: PINNProblem, y, loss_weight=1.0):
-    """The loss-length trial over the diffusion-only one at one point y, shape (S,): how much
+    """The trial (with losses) over the diffusion-only one at one point y, shape (S,): how much
     of psi's fall from the disc the trial carries (1 for the "slab" trial). Evaluated at
     zeta <= 0.99, so that it stays finite on the boundary, where both vanish."""
     zeta = jnp.minimum(y[1], 0.99)

@@ -107,13 +107,13 @@ def sample_points(key, problem: PINNProblem, n_per_bin: int, n_bins: int):
 
 def point_scales(model, pts, problem: PINNProblem, loss_weight=1.0):
     """1 / psi's local amplitude at every point (not differentiated): exp(c0 - log N), divided
-    by :func:`trial_gain` for the "loss_length_z" trial. The loss divides the residual by it: a
+    by :func:`trial_gain` for a trial that carries the losses. The loss divides the residual by it: a
     relative residual that weighs the outer Galaxy, where psi is ~1e-3 of its peak, and the top
     of the halo at high energy like the inner Galaxy. The hard constraints' zeros (ADF, e) stay
     out of the denominator, so it stays finite at the boundaries."""
     n = jax.vmap(jax.vmap(lambda y: model(y[0], y[1], y[2], y[3:])))(pts)
     scales = jnp.exp(model.log_scale0 - n)
-    if problem.loss_length_trial:
+    if problem.trial_carries_losses:
         scales = scales / jax.vmap(jax.vmap(lambda y: trial_gain(problem, y, loss_weight)))(pts)
     return jax.lax.stop_gradient(scales)
 
