@@ -18,7 +18,7 @@ from crinfer.emulators.artifact import ModelCard
 from crinfer.emulators.pinn.emulator import PINNEmulator, model_weights, problem_hash
 from crinfer.emulators.pinn.networks import architecture
 from crinfer.emulators.pinn.problem import PINNProblem
-from crinfer.emulators.pinn.recipe import fit_schedule, train_recipe
+from crinfer.emulators.pinn.recipe import fit_schedule, train_recipe, warn_if_trials_differ
 from crinfer.emulators.pinn.reference import reference_psi
 from crinfer.emulators.pinn.validation import validate
 from crinfer.emulators.pinn.residual import residual, u_value
@@ -536,6 +536,19 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
     bad.write_text('name = "x"\n[trian]\nsteps = 1\n')
     with pytest.raises(ConfigurationError, match="trian"):
         train_recipe(bad, tmp_path / "bad_out", progress=False)
+
+
+def test_warm_start_under_another_trial_function_warns():
+    """(d) cannot take (b)'s "exact_z" trial: a warm start from it is flagged; a diffusion-only
+    start (whose trial ignores losses) or the same trial is not."""
+    exact = PINNProblem(losses="ic_cmb", trial="exact_z")
+    conditional = PINNProblem(losses="ic_cmb", ranges={"D0": [1.0, 10.0]})
+    with pytest.warns(UserWarning, match="trained with trial='exact_z', this recipe has trial='slab'"):
+        warn_if_trials_differ(exact, conditional, "pinn_b_ic")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_trials_differ(PINNProblem(trial="loss_length_z"), conditional, "pinn_a_diffusion")
+        warn_if_trials_differ(exact, dataclasses.replace(exact), "pinn_b_ic")
 
 
 def test_pinn_eval_refuses_an_artifact_of_another_recipe_and_unknown_labels(tmp_path, experiment_module, capsys):

@@ -12,6 +12,7 @@ import hashlib
 import json
 import resource
 import time
+import warnings
 import tomllib
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -93,6 +94,15 @@ def _fitted_config(config, out: Path, fit_seconds: float, problem, arch, model) 
     return replace(config, steps=fitted["steps"], decay_steps=fitted["decay_steps"]), fitted
 
 
+def warn_if_trials_differ(start: PINNProblem, problem: PINNProblem, source) -> None:
+    """Warn when a warm start with losses was trained under another trial function than
+    ``problem``'s: its network complements that trial, so the start is off by their ratio."""
+    if start.losses != "none" and start.trial != problem.trial:
+        warnings.warn(f"warm start {source} was trained with trial={start.trial!r}, this recipe has "
+                      f"trial={problem.trial!r}: the start's solution is off by the ratio of the two "
+                      "trial functions", stacklevel=3)
+
+
 def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progress: bool = True,
                  seconds: float | None = None, fit_seconds: float | None = None) -> PINNEmulator:
     """Train the recipe at ``path`` into the artifact folder ``out`` (checkpoints resume).
@@ -121,6 +131,7 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
                 len(start.problem.species) not in (1, len(problem.species)):
             raise ConfigurationError(f"warm start {source} has another architecture, parameter count "
                                      "or number of species")
+        warn_if_trials_differ(start.problem, problem, source)
         model, arch["log_scale0"] = start.model, start.arch["log_scale0"]
         started_from = dict(warm_start=dict(
             name=start.card.name, created=start.card.created,

@@ -43,10 +43,8 @@ class VerticalTable:
     omega: np.ndarray
     d_omega: np.ndarray
 
-    def profile(self, zeta, lnE):
-        """V(zeta, l) = psi / (Q z_h^2 / D) of the 1-D problem at ln E [ln GeV] (dimensionless;
-        zeta and lnE broadcast together)."""
-        zeta, lnE = jnp.broadcast_arrays(zeta, lnE)
+    def remainder(self, lnE):
+        """omega_n at ln E [ln GeV], shape (..., N_MODES): cubic Hermite between the table's nodes."""
         l = jnp.clip(lnE, self.l0, self.l_cap)
         t = (l - self.l0) / self.step
         i = jnp.clip(jnp.floor(t), 0, self.omega.shape[0] - 2).astype(jnp.int32)
@@ -54,14 +52,25 @@ class VerticalTable:
         h00, h10 = (1 + 2 * s) * (1 - s) ** 2, s * (1 - s) ** 2
         h01, h11 = s * s * (3 - 2 * s), s * s * (s - 1)
         omega, d_omega = jnp.asarray(self.omega), jnp.asarray(self.d_omega)
-        om = h00 * omega[i] + h01 * omega[i + 1] + self.step * (h10 * d_omega[i] + h11 * d_omega[i + 1])
+        return h00 * omega[i] + h01 * omega[i + 1] + self.step * (h10 * d_omega[i] + h11 * d_omega[i + 1])
+
+    def slab(self, zeta):
+        """p(zeta) = eta (1 - |zeta|) - eta^2 (exp(-|zeta|/eta) - exp(-1/eta)), p'' = -g."""
         eta, az = self.eta, jnp.abs(zeta)
-        slab = eta * (1.0 - az) - eta**2 * (jnp.exp(-az / eta) - math.exp(-1.0 / eta))
-        return slab + jnp.sum(om * jnp.cos(self.q * zeta[..., None]), axis=-1)
+        return eta * (1.0 - az) - eta**2 * (jnp.exp(-az / eta) - math.exp(-1.0 / eta))
+
+    def profile(self, zeta, lnE):
+        """V(zeta, l) = psi / (Q z_h^2 / D) of the 1-D problem at ln E [ln GeV] (dimensionless;
+        zeta and lnE broadcast together)."""
+        zeta, lnE = jnp.broadcast_arrays(zeta, lnE)
+        return self.slab(zeta) + jnp.sum(self.remainder(lnE) * jnp.cos(self.q * zeta[..., None]), axis=-1)
 
     def shape(self, zeta, lnE):
         """V(zeta, l) / V(0, l): the exact 1-D vertical profile at ln E [ln GeV], 1 at zeta = 0."""
-        return self.profile(zeta, lnE) / self.profile(jnp.zeros_like(zeta), lnE)
+        zeta, lnE = jnp.broadcast_arrays(zeta, lnE)
+        om = self.remainder(lnE)
+        V = self.slab(zeta) + jnp.sum(om * jnp.cos(self.q * zeta[..., None]), axis=-1)
+        return V / (self.slab(jnp.zeros_like(zeta)) + jnp.sum(om, axis=-1))
 
 
 def build_table(problem, v: dict, s: int = 0) -> VerticalTable:
