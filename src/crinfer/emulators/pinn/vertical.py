@@ -9,12 +9,13 @@ dependence is the exact integral of PHYSICS.md section 1 (psi_n = g_n I_n / b, I
 
 p(zeta) = eta (1 - |zeta|) - eta^2 (exp(-|zeta|/eta) - exp(-1/eta)) the diffusion-only slab
 (p'' = -g), the remainder omega_n carries what the losses change. p holds the disc's curvature
-spike in closed form, so the remainder is smooth and its modes fall off fast (|omega_32 / omega_0|
-~ 1e-9; the residual's d_zz of the truncated series converges as N^-3). omega_n and its ln E
-derivative (fourth-order differences) are tabulated in float64 on a uniform ln E grid and read
-back by cubic Hermite interpolation (C^1 in ln E, as the residual's first energy derivative needs). The shape V(zeta, l) / V(0, l) is the trial factor;
-above ``l_cap`` (one e-fold under the energy ceiling, where psi's boundary layer at the ceiling
-starts) it is held at l_cap's shape.
+spike in closed form, so the remainder is smooth and its modes fall off fast (|omega_63 / omega_0|
+< 1e-9 for the fiducial electrons; the residual's d_zz of the truncated series converges as N^-3).
+omega_n and its ln E derivative (fourth-order differences) are tabulated in float64 on a uniform
+ln E grid and read back by cubic Hermite interpolation (C^1 in ln E, as the residual's first energy
+derivative needs). The shape V(zeta, l) / V(0, l) is the trial factor; above ``l_cap`` (one e-fold
+under the energy ceiling, where psi's boundary layer at the ceiling starts) it is held at l_cap's
+shape.
 """
 from __future__ import annotations
 
