@@ -13,11 +13,24 @@ from .problem import PINNProblem
 
 
 def _numpy(fn):
-    """Evaluate a JAX expression of the problem in float64 and return NumPy."""
+    """Evaluate a JAX expression of the problem in float64 and return NumPy (concrete even when
+    called while a jitted function is traced: the "exact_z" table is built on first use)."""
     def wrapped(*args):
-        with jax.enable_x64(True):
+        with jax.enable_x64(True), jax.ensure_compile_time_eval():
             return np.asarray(fn(*(jnp.asarray(a, dtype=jnp.float64) for a in args)))
     return wrapped
+
+
+def coefficients(problem: PINNProblem, v: dict, species: int = 0):
+    """(Q, D, b) of species ``species`` at parameter values ``v``: float64 NumPy functions of E
+    [GeV] giving Q [GeV^-1 kpc^-3 Myr^-1], D [kpc^2/Myr] and b [GeV/Myr] (b from the loss table)."""
+    Q = _numpy(lambda e: problem.injection(jnp.log(e), v, species))
+    D = _numpy(lambda e: problem.diffusion(jnp.log(e), v, species))
+
+    def b(e):
+        lg, ln_b, _ = (np.asarray(t, dtype=float) for t in problem.loss_table(species))
+        return np.exp(np.interp(np.log(e), lg, ln_b))
+    return Q, D, b
 
 
 def reference_psi(problem: PINNProblem, theta, r, z, E, n_bessel: int = 100, n_sine: int = 800,
@@ -30,13 +43,10 @@ def reference_psi(problem: PINNProblem, theta, r, z, E, n_bessel: int = 100, n_s
     r, z, E = (np.atleast_1d(np.asarray(a, dtype=float)) for a in (r, z, E))
     f = _numpy(problem.radial_profile)
     g = _numpy(problem.vertical_profile)
-    D = _numpy(lambda e: problem.diffusion(jnp.log(e), v, species))
-    Q = _numpy(lambda e: problem.injection(jnp.log(e), v, species))
+    Q, D, b = coefficients(problem, v, species)
     if problem.losses == "none":
         F = analytic.poisson_series(r, z, f, g, problem.R_h, v["z_h"], n_bessel, n_sine)
         return F[:, :, None] * (Q(E) / D(E))[None, None, :]
-    lg, ln_b, _ = (np.asarray(t, dtype=float) for t in problem.loss_table(species))
-    b = lambda e: np.exp(np.interp(np.log(e), lg, ln_b))
     return analytic.losses_series(r, z, E, f=f, g=g, Q=Q, D=D, b=b, R_h=problem.R_h, z_h=v["z_h"],
                                   E_max=problem.E_ceiling, n_bessel=n_bessel, n_sine=n_sine,
                                   points_per_decade=points_per_decade)

@@ -60,23 +60,28 @@ class VerticalTable:
         eta, az = self.eta, jnp.abs(zeta)
         return eta * (1.0 - az) - eta**2 * (jnp.exp(-az / eta) - math.exp(-1.0 / eta))
 
+    def _series(self, zeta, om):
+        """p(zeta) + sum_n om_n cos(q_n zeta) for remainder coefficients om (..., N_MODES)."""
+        return self.slab(zeta) + jnp.sum(om * jnp.cos(self.q * zeta[..., None]), axis=-1)
+
     def profile(self, zeta, lnE):
         """V(zeta, l) = psi / (Q z_h^2 / D) of the 1-D problem at ln E [ln GeV] (dimensionless;
         zeta and lnE broadcast together)."""
         zeta, lnE = jnp.broadcast_arrays(zeta, lnE)
-        return self.slab(zeta) + jnp.sum(self.remainder(lnE) * jnp.cos(self.q * zeta[..., None]), axis=-1)
+        return self._series(zeta, self.remainder(lnE))
 
     def shape(self, zeta, lnE):
         """V(zeta, l) / V(0, l): the exact 1-D vertical profile at ln E [ln GeV], 1 at zeta = 0."""
         zeta, lnE = jnp.broadcast_arrays(zeta, lnE)
         om = self.remainder(lnE)
-        V = self.slab(zeta) + jnp.sum(om * jnp.cos(self.q * zeta[..., None]), axis=-1)
-        return V / (self.slab(jnp.zeros_like(zeta)) + jnp.sum(om, axis=-1))
+        return self._series(zeta, om) / self._series(jnp.zeros_like(zeta), om)
 
 
 def build_table(problem, v: dict, s: int = 0) -> VerticalTable:
     """The table of species ``s`` of ``problem`` at the fixed parameter values ``v`` (float64)."""
     from crinfer.simulators.transport import analytic
+
+    from .reference import coefficients
 
     z_h = float(v["z_h"])
     eta = problem.disc_h / z_h
@@ -91,17 +96,7 @@ def build_table(problem, v: dict, s: int = 0) -> VerticalTable:
     l = lo + GRID_STEP * np.arange(-2, n_l + 2)       # two nodes beyond each end for the differences
     l_cap = float(l[-3])
 
-    def float64(fn):
-        """E [GeV] -> fn(ln E) as float64 NumPy."""
-        def wrapped(e):
-            with jax.enable_x64(True), jax.ensure_compile_time_eval():
-                return np.asarray(fn(jnp.log(jnp.asarray(e, dtype=jnp.float64))))
-        return wrapped
-
-    D_of = float64(lambda x: problem.diffusion(x, v, s))                  # kpc^2 / Myr
-    Q_of = float64(lambda x: problem.injection(x, v, s))                  # GeV^-1 kpc^-3 Myr^-1
-    lg, ln_b, _ = (np.asarray(t, dtype=float) for t in problem.loss_table(s))
-    b_of = lambda e: np.exp(np.interp(np.log(e), lg, ln_b))                # GeV / Myr
+    Q_of, D_of, b_of = coefficients(problem, v, s)
     E = np.exp(l)
     Q, D, b = Q_of(E), D_of(E), b_of(E)
     mu = (q / z_h) ** 2                                                    # kpc^-2
