@@ -10,7 +10,8 @@
 #   1. PINN inference per 10k and 1e6 points, shipped (a)-(d)      pinn_eval.py --timing-only
 #   2. SECRET: 1e6 draws and log densities, float64 and float32    secret_eval.py --speed-only
 #   3. CRE Monte Carlo realisations/s at seed 003's single point     bench_cre.py
-#   4. recipe (d) (a GPU recipe: batch 8192, 1,500 L-BFGS iterations on 8,192 points), its Adam
+#   4. recipe (d) (a GPU recipe: batch 8192, 1,500 L-BFGS iterations on 8,192 points; from (a)
+#      with a curriculum since 2026-12-06), its Adam
 #      schedule fitted to the time left (pinn_train.py --fit-seconds); OUT/pinn_d_gpu.tgz holds
 #      the artifact and its checkpoints (evaluate it with pinn_eval.py --only d --artifact).
 #      On 2026-12-04 ~170 s went to compilation before the first Adam step: stage 4 keeps 320 s
@@ -28,9 +29,9 @@ train_d() {    # recipe (d) at GPU size into /tmp/pinn_d_gpu, within $1 seconds 
   local budget=$1 dir=/tmp/pinn_d_gpu
   if (( budget < 420 )); then echo "skipped: ${budget} s left"; return; fi
   mkdir -p "$dir/recipe"       # the committed recipe, its warm start made absolute
-  sed -e "s|^warm_start = .*|warm_start = \"$PWD/emulators/pinn_b_ic\"|" \
+  sed -e "s|^warm_start = \"\.\./|warm_start = \"$PWD/emulators/|" \
       emulators/pinn_d_conditional/recipe.toml > "$dir/recipe/recipe.toml"
-  grep -E '^(warm_start|steps|batch|decay_steps|lbfgs_steps|lbfgs_points) =' "$dir/recipe/recipe.toml"
+  grep -E '^(warm_start|steps|batch|decay_steps|curriculum_steps|lbfgs_steps|lbfgs_points) =' "$dir/recipe/recipe.toml"
   # Adam gets what is left after compilation, L-BFGS, validation and the archive
   timeout $((budget - 15)) python3 experiments/pinn_train.py "$dir/recipe/recipe.toml" --out "$dir/artifact" \
     --fit-seconds $((budget - 320)) --seconds $((budget - 270))
