@@ -23,7 +23,7 @@ from crinfer.emulators.pinn.reference import reference_psi
 from crinfer.emulators.pinn.validation import validate
 from crinfer.emulators.pinn.residual import residual, u_value
 from crinfer.emulators.pinn.train import (X_TOP, PINNTrainer, TrainConfig, _bin_losses, learning_rate,
-                                         new_model, sample_points)
+                                         new_model, sample_points, scaled_residuals)
 from crinfer.simulators.transport.analytic import poisson_series
 
 TINY = dict(width=16, depth=1, n_radial=4, n_vertical=8, n_fourier=4, spec_width=8, spec_depth=1)
@@ -431,6 +431,37 @@ def test_collocation_stays_below_the_energy_ceiling_where_the_residual_is_finite
     assert np.isfinite(np.asarray(at(jnp.float32(X_TOP)))).all()
     pts = sample_points(jax.random.key(3), pb, 4096, 8)
     assert float(pts[..., 2].max()) <= X_TOP and float(pts[..., 2].min()) >= -1.0
+
+
+def test_relative_weighting_is_the_residual_over_u_inside_the_validated_domain():
+    """relative_to_u: the loss's residual is R/u (times exp(c0)) for both species at points with
+    rho, zeta <= 0.95 and E <= E_max, and finite as close to the boundary as collocation gets, where
+    u -> 0 (the hard factors frozen at the edge); the default keeps the hard factors (1 - rho^2)
+    sigma e in the numerator, so it weighs R/u less towards the boundary by exactly them."""
+    with jax.enable_x64(True):
+        pb = PINNProblem(losses="ic_cmb+gas", species=("electron", "proton"))
+        model = new_model(pb, TINY, jax.random.key(4))
+        inside = _points(64, 5)
+        inside[:, 2] = np.minimum(inside[:, 2], float(pb.to_x(math.log(pb.E_max))))
+        edge = np.array([[0.9999, 0.5, 0.0], [0.3, 0.9999, 0.5], [0.5, 0.3, X_TOP]])
+        pts = jnp.asarray(np.concatenate([inside, edge]))
+
+        @jax.jit
+        def fields(p):
+            lnE = pb.l_range[0] + (p[:, 2] + 1.0) * pb.dl_dx
+            v = pb.values(np.zeros(0))
+            hard = jnp.stack([pb.hard_factor(p[:, 0], p[:, 1], lnE, v, s) * pb.energy_factor(lnE, s)
+                              for s in range(2)], axis=-1)
+            return (jax.vmap(lambda y: residual(model, pb, y))(p), jax.vmap(lambda y: u_value(model, pb, y))(p),
+                    hard, scaled_residuals(model, pb, p[None], 1.0, relative_to_u=True)[0],
+                    scaled_residuals(model, pb, p[None], 1.0)[0])
+
+        R, u, hard, relative, default = (np.asarray(a) for a in fields(pts))
+        n = len(inside)
+        np.testing.assert_allclose(relative[:n], R[:n] / u[:n] * math.exp(model.log_scale0), rtol=1e-6)
+        np.testing.assert_allclose(default[:n], relative[:n] * hard[:n], rtol=1e-6)
+        assert hard[:n].min() < 0.05            # the default's weight on R/u falls below 1/20 here
+        assert np.isfinite(relative[n:]).all() and np.abs(relative[n:]).max() < 1e3 * np.abs(relative[:n]).max()
 
 
 def test_schedule_fitted_to_a_time_budget_keeps_the_decay_and_shares_the_compiled_step(tmp_path):

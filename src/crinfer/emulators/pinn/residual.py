@@ -15,6 +15,8 @@ as well, a relative residual, diverged.)
 """
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -41,6 +43,21 @@ def trial_gain(problem: PINNProblem, y, loss_weight=1.0):
     v = problem.values(problem.from_unit(y[3:]) if problem.names else y[3:])
     slab = problem.vertical_trial(zeta, v)
     return jnp.stack([problem.hard_factor(0.0, zeta, lnE, v, s, loss_weight) / slab
+                      for s in range(len(problem.species))])
+
+
+# The validated domain's edge (issue 4's acceptance: r <= 0.95 R_h, |z| <= 0.95 z_h).
+EDGE = 0.95
+
+
+def edge_hard_factor(problem: PINNProblem, y, loss_weight=1.0):
+    """u's hard factors (ADF times the energy factor) at one point y, shape (S,), evaluated at
+    rho, |zeta| <= EDGE and E <= E_max: u's own factors inside the validated domain, their value
+    at its edge beyond it (so that R/u stays finite where u vanishes)."""
+    rho, zeta = jnp.minimum(y[0], EDGE), jnp.minimum(jnp.abs(y[1]), EDGE)
+    lnE = jnp.minimum(problem.l_range[0] + (y[2] + 1.0) * problem.dl_dx, math.log(problem.E_max))
+    v = problem.values(problem.from_unit(y[3:]) if problem.names else y[3:])
+    return jnp.stack([problem.hard_factor(rho, zeta, lnE, v, s, loss_weight) * problem.energy_factor(lnE, s)
                       for s in range(len(problem.species))])
 
 

@@ -34,7 +34,7 @@ from crinfer.core.errors import ConfigurationError
 
 from .networks import FactorisedPINN, architecture
 from .problem import PINNProblem
-from .residual import residual, trial_gain
+from .residual import edge_hard_factor, residual, trial_gain
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class TrainConfig:
     checkpoint_every: int = 1000
     lbfgs_steps: int = 0
     lbfgs_points: int = 4096
+    lbfgs_relative_to_u: bool = False
     seed: int = 0
 
     def __post_init__(self):
@@ -105,24 +106,31 @@ def sample_points(key, problem: PINNProblem, n_per_bin: int, n_bins: int):
     return jnp.concatenate([jnp.stack([rho, zeta, x], -1), a], -1)
 
 
-def point_scales(model, pts, problem: PINNProblem, loss_weight=1.0):
-    """1 / psi's local amplitude at every point (not differentiated): exp(c0 - log N), divided
-    by :func:`trial_gain` for a trial that carries the losses. The loss divides the residual by it: a
-    relative residual that weighs the outer Galaxy, where psi is ~1e-3 of its peak, and the top
-    of the halo at high energy like the inner Galaxy. The hard constraints' zeros (ADF, e) stay
-    out of the denominator, so it stays finite at the boundaries."""
+def point_scales(model, pts, problem: PINNProblem, loss_weight=1.0, relative_to_u=False):
+    """1 / psi's local amplitude at every point (not differentiated), by which the loss divides
+    the residual. By default exp(c0 - log N), divided by :func:`trial_gain` for a trial that
+    carries the losses: the network's amplitude, which weighs the outer Galaxy, where psi is ~1e-3
+    of its peak, like the inner Galaxy, but keeps the hard constraints' zeros (ADF, e) in the
+    numerator, so that the relative residual R/u counts (1 - rho^2) sigma(zeta) times less
+    towards the boundaries (~0.1 at r = 0.95 R_h, ~0.05 at z = 0.95 z_h). ``relative_to_u``:
+    exp(c0) / u, with the hard factors at most as close to the boundary as the validated domain
+    (:func:`edge_hard_factor`), so that R/u counts alike everywhere inside it and stays finite
+    on the boundary."""
     n = jax.vmap(jax.vmap(lambda y: model(y[0], y[1], y[2], y[3:])))(pts)
     scales = jnp.exp(model.log_scale0 - n)
-    if problem.trial_carries_losses:
+    if relative_to_u:
+        scales = scales / jax.vmap(jax.vmap(lambda y: edge_hard_factor(problem, y, loss_weight)))(pts)
+    elif problem.trial_carries_losses:
         scales = scales / jax.vmap(jax.vmap(lambda y: trial_gain(problem, y, loss_weight)))(pts)
     return jax.lax.stop_gradient(scales)
 
 
-def scaled_residuals(model, problem: PINNProblem, pts, loss_weight, scales=None):
+def scaled_residuals(model, problem: PINNProblem, pts, loss_weight, scales=None, relative_to_u=False):
     """Residuals at ``pts`` (..., 3 + P), shape (..., S) over the species, times ``scales``:
     frozen ones (L-BFGS needs a fixed objective) or, by default, :func:`point_scales` of the
     model itself."""
-    scales = point_scales(model, pts, problem, loss_weight) if scales is None else scales
+    if scales is None:
+        scales = point_scales(model, pts, problem, loss_weight, relative_to_u)
     return jax.vmap(jax.vmap(lambda y: residual(model, problem, y, loss_weight)))(pts) * scales
 
 
@@ -131,10 +139,10 @@ def _bin_losses(model, problem, pts, loss_weight, scales=None):
     return jnp.mean(scaled_residuals(model, problem, pts, loss_weight, scales) ** 2, axis=(1, 2))
 
 
-def _rad_select(key, problem, model, pool, n_keep, loss_weight):
+def _rad_select(key, problem, model, pool, n_keep, loss_weight, relative_to_u=False):
     """RAD: per energy slice, n_keep points of the pool drawn with p ~ |R|/mean|R| + 1
-    (|R| summed over the species)."""
-    r = jnp.sum(jnp.abs(scaled_residuals(model, problem, pool, loss_weight)), axis=-1)
+    (|R| summed over the species, scaled as the loss scales it)."""
+    r = jnp.sum(jnp.abs(scaled_residuals(model, problem, pool, loss_weight, relative_to_u=relative_to_u)), axis=-1)
     p = r / jnp.mean(r, axis=1, keepdims=True) + 1.0
     keys = jax.random.split(key, pool.shape[0])
     pick = jax.vmap(lambda k, pk: jax.random.choice(k, pool.shape[1], (n_keep,), p=pk / pk.sum()))(keys, p)
@@ -266,9 +274,9 @@ class PINNTrainer:
         self.key, k_uniform, k_pool, k_pick = jax.random.split(self.key, 4)
         pool = sample_points(k_pool, problem, cfg.pool_factor * per_bin, cfg.energy_bins)
         pts = jnp.concatenate([sample_points(k_uniform, problem, per_bin, cfg.energy_bins),
-                               _rad_select(k_pick, problem, self.model, pool, per_bin, 1.0)], axis=1)
+                               _rad_select(k_pick, problem, self.model, pool, per_bin, 1.0, cfg.lbfgs_relative_to_u)], axis=1)
         params, static = eqx.partition(self.model, eqx.is_array)
-        weights, scales = self.weights, point_scales(self.model, pts, problem)
+        weights, scales = self.weights, point_scales(self.model, pts, problem, relative_to_u=cfg.lbfgs_relative_to_u)
         loss = lambda p: jnp.sum(weights * _bin_losses(eqx.combine(p, static), problem, pts, 1.0, scales))
         opt = optax.lbfgs()
         value_and_grad = optax.value_and_grad_from_state(loss)
