@@ -23,15 +23,23 @@ import jax.numpy as jnp
 from .problem import PINNProblem
 
 
+def _energy_and_values(problem: PINNProblem, y):
+    """(ln E [ln GeV], the parameter values) at one point y = (rho, zeta, x, a_1..a_P)."""
+    lnE = problem.l_range[0] + (y[2] + 1.0) * problem.dl_dx
+    return lnE, problem.values(problem.from_unit(y[3:]) if problem.names else y[3:])
+
+
+def _hard_factors(problem: PINNProblem, rho, zeta, lnE, v, loss_weight):
+    """The ADF times the energy factor of every species, shape (S,)."""
+    return jnp.stack([problem.hard_factor(rho, zeta, lnE, v, s, loss_weight) * problem.energy_factor(lnE, s)
+                      for s in range(len(problem.species))])
+
+
 def log_u(model, problem: PINNProblem, y, loss_weight=1.0):
     """ln u_s at one point y (shape (3 + P,)); shape (S,) for the S species. ``loss_weight``
     is the curriculum's weight of the loss term (the trial function's losses follow it)."""
-    rho, zeta, x, a = y[0], y[1], y[2], y[3:]
-    lnE = problem.l_range[0] + (x + 1.0) * problem.dl_dx
-    v = problem.values(problem.from_unit(a) if problem.names else a)
-    hard = jnp.stack([problem.hard_factor(rho, zeta, lnE, v, s, loss_weight) * problem.energy_factor(lnE, s)
-                      for s in range(len(problem.species))])
-    return jnp.log(hard) + model(rho, zeta, x, a)
+    lnE, v = _energy_and_values(problem, y)
+    return jnp.log(_hard_factors(problem, y[0], y[1], lnE, v, loss_weight)) + model(y[0], y[1], y[2], y[3:])
 
 
 def trial_gain(problem: PINNProblem, y, loss_weight=1.0):
@@ -39,8 +47,7 @@ def trial_gain(problem: PINNProblem, y, loss_weight=1.0):
     of psi's fall from the disc the trial carries (1 for the "slab" trial). Evaluated at
     zeta <= 0.99, so that it stays finite on the boundary, where both vanish."""
     zeta = jnp.minimum(y[1], 0.99)
-    lnE = problem.l_range[0] + (y[2] + 1.0) * problem.dl_dx
-    v = problem.values(problem.from_unit(y[3:]) if problem.names else y[3:])
+    lnE, v = _energy_and_values(problem, y)
     slab = problem.vertical_trial(zeta, v)
     return jnp.stack([problem.hard_factor(0.0, zeta, lnE, v, s, loss_weight) / slab
                       for s in range(len(problem.species))])
@@ -54,11 +61,9 @@ def edge_hard_factor(problem: PINNProblem, y, loss_weight=1.0):
     """u's hard factors (ADF times the energy factor) at one point y, shape (S,), evaluated at
     rho, |zeta| <= EDGE and E <= E_max: u's own factors inside the validated domain, their value
     at its edge beyond it (so that R/u stays finite where u vanishes)."""
-    rho, zeta = jnp.minimum(y[0], EDGE), jnp.minimum(jnp.abs(y[1]), EDGE)
-    lnE = jnp.minimum(problem.l_range[0] + (y[2] + 1.0) * problem.dl_dx, math.log(problem.E_max))
-    v = problem.values(problem.from_unit(y[3:]) if problem.names else y[3:])
-    return jnp.stack([problem.hard_factor(rho, zeta, lnE, v, s, loss_weight) * problem.energy_factor(lnE, s)
-                      for s in range(len(problem.species))])
+    lnE, v = _energy_and_values(problem, y)
+    return _hard_factors(problem, jnp.minimum(y[0], EDGE), jnp.minimum(jnp.abs(y[1]), EDGE),
+                         jnp.minimum(lnE, math.log(problem.E_max)), v, loss_weight)
 
 
 def u_value(model, problem: PINNProblem, y, loss_weight=1.0):
@@ -83,10 +88,8 @@ def residual(model, problem: PINNProblem, y, loss_weight=1.0):
     u, d_r = jax.jvp(f, (y,), (_unit(y, 0),))
     d_rr = _along(u_r, 0)(y)
     d_z, d_zz = jax.jvp(u_z, (y,), (_unit(y, 1),))
-    theta = problem.from_unit(y[3:]) if problem.names else y[3:]
-    v = problem.values(theta)
-    rho, zeta, x = y[0], y[1], y[2]
-    lnE = problem.l_range[0] + (x + 1.0) * problem.dl_dx
+    rho, zeta = y[0], y[1]
+    lnE, v = _energy_and_values(problem, y)
     aspect2 = (problem.R_h / v["z_h"]) ** 2
     lap = d_rr + d_r / rho + aspect2 * d_zz
     per_species = lambda fn: jnp.stack([fn(lnE, v, s) for s in range(len(problem.species))])
