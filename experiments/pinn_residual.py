@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from crinfer.emulators.pinn.emulator import PINNEmulator
-from crinfer.emulators.pinn.reference import _numpy, coefficients, reference_psi
+from crinfer.emulators.pinn.reference import coefficients, in_float64, reference_psi
 from crinfer.emulators.pinn.residual import residual, u_value
 
 H_KPC, H_LNE = 0.05, 0.01            # finite-difference steps in r, z [kpc] and in ln E
@@ -32,7 +32,7 @@ def fd_relative_residual(psi, r0, z0, E0, pb, v):
     """(D lap psi + d(b psi)/dE + Q f g) / (D psi / z_h^2 + b psi / E) at the centre of a 3x3x3
     stencil ``psi`` [r, z, E] around (r0, z0, E0); the denominator is the loss's size a^2 + kappa."""
     Q, D, b = coefficients(pb, v)
-    f, g = _numpy(pb.radial_profile), _numpy(pb.vertical_profile)
+    f, g = in_float64(pb.radial_profile), in_float64(pb.vertical_profile)
     E = E0 * np.exp(H_LNE * STENCIL)
     c = psi[1, 1, 1]
     lap = ((psi[2, 1, 1] - 2 * c + psi[0, 1, 1]) / H_KPC**2 + (psi[2, 1, 1] - psi[0, 1, 1]) / (2 * H_KPC * r0)

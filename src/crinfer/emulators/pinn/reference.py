@@ -12,7 +12,7 @@ from crinfer.simulators.transport import analytic
 from .problem import PINNProblem
 
 
-def _numpy(fn):
+def in_float64(fn):
     """Evaluate a JAX expression of the problem in float64 and return NumPy (concrete even when
     called while a jitted function is traced: the "exact_z" table is built on first use)."""
     def wrapped(*args):
@@ -24,8 +24,8 @@ def _numpy(fn):
 def coefficients(problem: PINNProblem, v: dict, species: int = 0):
     """(Q, D, b) of species ``species`` at parameter values ``v``: float64 NumPy functions of E
     [GeV] giving Q [GeV^-1 kpc^-3 Myr^-1], D [kpc^2/Myr] and b [GeV/Myr] (b from the loss table)."""
-    Q = _numpy(lambda e: problem.injection(jnp.log(e), v, species))
-    D = _numpy(lambda e: problem.diffusion(jnp.log(e), v, species))
+    Q = in_float64(lambda e: problem.injection(jnp.log(e), v, species))
+    D = in_float64(lambda e: problem.diffusion(jnp.log(e), v, species))
 
     def b(e):
         lg, ln_b, _ = (np.asarray(t, dtype=float) for t in problem.loss_table(species))
@@ -41,8 +41,8 @@ def reference_psi(problem: PINNProblem, theta, r, z, E, n_bessel: int = 100, n_s
     theta = np.asarray(theta, dtype=float).reshape(len(problem.names))
     v = {k: float(np.asarray(x)) for k, x in problem.values(theta).items()}
     r, z, E = (np.atleast_1d(np.asarray(a, dtype=float)) for a in (r, z, E))
-    f = _numpy(problem.radial_profile)
-    g = _numpy(problem.vertical_profile)
+    f = in_float64(problem.radial_profile)
+    g = in_float64(problem.vertical_profile)
     Q, D, b = coefficients(problem, v, species)
     if problem.losses == "none":
         F = analytic.poisson_series(r, z, f, g, problem.R_h, v["z_h"], n_bessel, n_sine)
