@@ -303,6 +303,12 @@ def test_problem_rejects_bad_input_by_name():
         PINNProblem(ranges={"D0": [0.0, 5.0]})
     with pytest.raises(ConfigurationError, match="batch = 100"):
         TrainConfig(batch=100, energy_bins=8)
+    with pytest.raises(ConfigurationError, match="lbfgs_rounds = 6 must be at most lbfgs_steps = 5"):
+        TrainConfig(lbfgs_steps=5, lbfgs_rounds=6)
+    with pytest.raises(ConfigurationError, match="lbfgs_rounds = 0"):
+        TrainConfig(lbfgs_rounds=0)
+    with pytest.raises(ConfigurationError, match="lbfgs_weighting = 'R/u'; allowed: amplitude, radial, relative"):
+        TrainConfig(lbfgs_weighting="R/u")
 
 
 def test_unit_coordinates_round_trip():
@@ -395,6 +401,13 @@ def test_widened_inputs_start_at_the_fixed_solution_and_can_learn_the_parameters
     y_cond = jnp.concatenate([y[:3], a_fixed]).astype(jnp.float32)
     np.testing.assert_allclose(np.asarray(u_value(wide, cond, y_cond)), np.asarray(u_value(model, fixed, y)),
                                rtol=1e-5)
+    # as emulators both evaluate in float32, the precision they train in, and agree at the fixed values
+    arch = architecture(**TINY, log_scale0=-6.0)
+    E = np.logspace(-1, 6, 8)
+    psi_fixed = PINNEmulator(fixed, model, arch, card=None).psi(8.5, 0.3, E)
+    psi_cond = PINNEmulator(cond, wide, arch, card=None).psi(8.5, 0.3, E, np.array([4.0, 4.0]))
+    assert psi_fixed.dtype == psi_cond.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(psi_cond), np.asarray(psi_fixed), rtol=1e-5)
     pts = jnp.concatenate([y[None, None, :3].repeat(2, 1), jnp.asarray([[[-0.5, 0.5], [0.8, 0.1]]])], -1)
     grad = eqx.filter_grad(lambda m: jnp.sum(scaled_residuals(m, cond, pts.astype(jnp.float32), 1.0) ** 2))(wide)
     assert np.all(np.abs(np.asarray(grad.morphology.hidden[0].v[-2:])).sum(axis=1) > 0)
@@ -434,7 +447,7 @@ def test_collocation_stays_below_the_energy_ceiling_where_the_residual_is_finite
 
 
 def test_relative_weighting_is_the_residual_over_u_inside_the_validated_domain():
-    """relative_to_u: the loss's residual is R/u (times exp(c0)) for both species at points with
+    """weighting="relative": the loss's residual is R/u (times exp(c0)) for both species at points with
     rho, zeta <= 0.95 and E <= E_max, and finite as close to the boundary as collocation gets, where
     u -> 0 (the hard factors frozen at the edge); the default keeps the hard factors (1 - rho^2)
     sigma e in the numerator, so it weighs R/u less towards the boundary by exactly them."""
@@ -453,13 +466,17 @@ def test_relative_weighting_is_the_residual_over_u_inside_the_validated_domain()
             hard = jnp.stack([pb.hard_factor(p[:, 0], p[:, 1], lnE, v, s) * pb.energy_factor(lnE, s)
                               for s in range(2)], axis=-1)
             return (jax.vmap(lambda y: residual(model, pb, y))(p), jax.vmap(lambda y: u_value(model, pb, y))(p),
-                    hard, scaled_residuals(model, pb, p[None], 1.0, relative_to_u=True)[0],
-                    scaled_residuals(model, pb, p[None], 1.0)[0])
+                    hard, scaled_residuals(model, pb, p[None], 1.0, weighting="relative")[0],
+                    scaled_residuals(model, pb, p[None], 1.0)[0],
+                    scaled_residuals(model, pb, p[None], 1.0, weighting="radial")[0])
 
-        R, u, hard, relative, default = (np.asarray(a) for a in fields(pts))
+        R, u, hard, relative, default, radial = (np.asarray(a) for a in fields(pts))
         n = len(inside)
         np.testing.assert_allclose(relative[:n], R[:n] / u[:n] * math.exp(model.log_scale0), rtol=1e-6)
         np.testing.assert_allclose(default[:n], relative[:n] * hard[:n], rtol=1e-6)
+        # "radial" takes (1 - rho^2) out of the default's weight, as at rho = 0.95 beyond it
+        np.testing.assert_allclose(radial[:n], default[:n] / (1.0 - inside[:, :1] ** 2), rtol=1e-6)
+        np.testing.assert_allclose(radial[n], default[n] / (1.0 - 0.95**2), rtol=1e-6)
         assert hard[:n].min() < 0.05            # the default's weight on R/u falls below 1/20 here
         assert np.isfinite(relative[n:]).all() and np.abs(relative[n:]).max() < 1e3 * np.abs(relative[:n]).max()
 
@@ -532,12 +549,29 @@ def test_training_reduces_the_residual_and_resumes_bit_for_bit(tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
-def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path):
+def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path, monkeypatch):
     recipe = tmp_path / "recipe.toml"
     arch = "\n".join(f"{k} = {v}" for k, v in TINY.items())
     recipe.write_text(f"""name = "tiny"\n[problem]\nlosses = "none"\n[architecture]\n{arch}
-[train]\nsteps = 20\nbatch = 64\nenergy_bins = 4\ncheckpoint_every = 10\nlbfgs_steps = 5\nlbfgs_points = 128\n""")
+[train]\nsteps = 20\nbatch = 64\nenergy_bins = 4\ncheckpoint_every = 10\nlbfgs_steps = 5\nlbfgs_points = 128
+lbfgs_rounds = 2\n""")
+    rounds, draw = [], PINNTrainer._lbfgs_points
+
+    def recorded(trainer, model, per_bin):
+        pts, scales = draw(trainer, model, per_bin)
+        rounds.append(dict(model=model, pts=pts, scales=scales, weights=trainer.weights))
+        return pts, scales
+
+    monkeypatch.setattr(PINNTrainer, "_lbfgs_points", recorded)
     emu = train_recipe(recipe, tmp_path / "out", progress=False)
+    # two L-BFGS rounds, each on its own points drawn against the network as it stood; each
+    # lowers its own objective (the slice-weighted mean square on its points)
+    first, second = rounds
+    assert first["pts"].shape == second["pts"].shape and not np.allclose(first["pts"], second["pts"])
+    losses = eqx.filter_jit(lambda m, pts, scales: _bin_losses(m, emu.problem, pts, 1.0, scales))
+    objective = lambda m, r: float(jnp.sum(r["weights"] * losses(m, r["pts"], r["scales"])))
+    assert objective(second["model"], first) < objective(first["model"], first)
+    assert objective(emu.model, second) < objective(second["model"], second)
     back = PINNEmulator.load(tmp_path / "out")
     metrics = back.card.metrics
     assert metrics["steps"] == 20 and back.card.kind == "pinn"
@@ -568,6 +602,10 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
     bad.write_text('name = "x"\n[trian]\nsteps = 1\n')
     with pytest.raises(ConfigurationError, match="trian"):
         train_recipe(bad, tmp_path / "bad_out", progress=False)
+    bad.write_text('name = "x"\n[train]\nsteps = 1\n[train.quick]\nlbfgs_relative_to_u = true\n')
+    with pytest.raises(ConfigurationError, match=r"\[train.quick\]: unknown keys \['lbfgs_relative_to_u'\]; allowed: steps"):
+        train_recipe(bad, tmp_path / "bad_out", progress=False)
+    assert not (tmp_path / "bad_out").exists()
 
 
 def test_warm_start_under_another_trial_function_warns():

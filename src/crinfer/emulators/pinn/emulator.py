@@ -115,7 +115,7 @@ class PINNEmulator:
 
     def psi_all(self, r, z, E, theta=None):
         """psi of every species from one network evaluation; the species are the last axis."""
-        theta = jnp.zeros(0) if theta is None else jnp.asarray(theta, dtype=jnp.float32)
+        theta = jnp.zeros(0, jnp.float32) if theta is None else jnp.asarray(theta, dtype=jnp.float32)
         if theta.shape != (len(self.problem.names),):
             raise ShapeError(f"theta must have shape ({len(self.problem.names)},) with "
                              f"{list(self.problem.names)}, got {theta.shape}")

@@ -14,7 +14,7 @@ import resource
 import time
 import warnings
 import tomllib
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import jax
@@ -44,8 +44,14 @@ def load_recipe(path) -> dict:
 
 
 def train_config(recipe: dict, quick: bool) -> TrainConfig:
+    """The recipe's [train] settings, with [train.quick]'s over them when ``quick``."""
     train = dict(recipe.get("train", {}))
     overrides = train.pop("quick", {})
+    allowed = [f.name for f in fields(TrainConfig)]
+    for table, keys in (("[train]", train), ("[train.quick]", overrides)):
+        unknown = sorted(set(keys) - set(allowed))
+        if unknown:
+            raise ConfigurationError(f"{table}: unknown keys {unknown}; allowed: {', '.join(allowed)}")
     return TrainConfig(**{**train, **(overrides if quick else {})})
 
 

@@ -11,7 +11,9 @@ Techniques (Wang, Sankaran & Perdikaris 2023, arXiv:2308.08468, and the papers i
   (diffusion only -> diffusion + IC), usually after a warm start from a diffusion-only PINN;
 * Adam with exponential learning-rate decay and gradient clipping (optax), then optionally
   ``lbfgs_steps`` of full-batch L-BFGS with a zoom line search on a fixed set of
-  ``lbfgs_points`` (half uniform, half RAD), as in Raissi et al. (2019);
+  ``lbfgs_points`` (half uniform, half RAD), as in Raissi et al. (2019), split into
+  ``lbfgs_rounds`` rounds that each draw a new set (so that the network cannot fit one set
+  of points while the residual grows between them);
 * checkpoints every ``checkpoint_every`` steps, resumed from when present.
 """
 from __future__ import annotations
@@ -34,7 +36,10 @@ from crinfer.core.errors import ConfigurationError
 
 from .networks import FactorisedPINN, architecture
 from .problem import PINNProblem
-from .residual import edge_hard_factor, residual, trial_gain
+from .residual import EDGE, edge_hard_factor, residual, trial_gain
+
+# how the L-BFGS phase scales the residual (point_scales); Adam always uses "amplitude"
+WEIGHTINGS = ("amplitude", "radial", "relative")
 
 
 @dataclass(frozen=True)
@@ -55,17 +60,24 @@ class TrainConfig:
     checkpoint_every: int = 1000
     lbfgs_steps: int = 0
     lbfgs_points: int = 4096
-    lbfgs_relative_to_u: bool = False
+    lbfgs_rounds: int = 1
+    lbfgs_weighting: str = "amplitude"
     seed: int = 0
 
     def __post_init__(self):
         for name in ("steps", "batch", "decay_steps", "energy_bins", "balance_every", "resample_every",
-                     "pool_factor", "checkpoint_every"):
+                     "pool_factor", "checkpoint_every", "lbfgs_rounds"):
             if int(getattr(self, name)) < 1:
                 raise ConfigurationError(f"TrainConfig.{name} = {getattr(self, name)!r} must be >= 1")
         if self.batch % (2 * self.energy_bins):
             raise ConfigurationError(f"TrainConfig.batch = {self.batch} must be a multiple of "
                                      f"2 * energy_bins = {2 * self.energy_bins}")
+        if self.lbfgs_steps and self.lbfgs_rounds > self.lbfgs_steps:
+            raise ConfigurationError(f"TrainConfig.lbfgs_rounds = {self.lbfgs_rounds} must be at most "
+                                     f"lbfgs_steps = {self.lbfgs_steps} (each round takes >= 1 iteration)")
+        if self.lbfgs_weighting not in WEIGHTINGS:
+            raise ConfigurationError(f"TrainConfig.lbfgs_weighting = {self.lbfgs_weighting!r}; allowed: "
+                                     f"{', '.join(WEIGHTINGS)}")
         if not self.lr > 0 or not 0 < self.decay_rate <= 1:
             raise ConfigurationError(f"lr = {self.lr} must be > 0 and decay_rate = {self.decay_rate} in (0, 1]")
 
@@ -106,31 +118,37 @@ def sample_points(key, problem: PINNProblem, n_per_bin: int, n_bins: int):
     return jnp.concatenate([jnp.stack([rho, zeta, x], -1), a], -1)
 
 
-def point_scales(model, pts, problem: PINNProblem, loss_weight=1.0, relative_to_u=False):
+def point_scales(model, pts, problem: PINNProblem, loss_weight=1.0, weighting="amplitude"):
     """1 / psi's local amplitude at every point (not differentiated), by which the loss divides
-    the residual. By default exp(c0 - log N), divided by :func:`trial_gain` for a trial that
-    carries the losses: the network's amplitude, which weighs the outer Galaxy, where psi is ~1e-3
-    of its peak, like the inner Galaxy, but keeps the hard constraints' zeros (ADF, e) in the
-    numerator, so that the relative residual R/u counts (1 - rho^2) sigma(zeta) times less
-    towards the boundaries (~0.1 at r = 0.95 R_h, ~0.05 at z = 0.95 z_h). ``relative_to_u``:
-    exp(c0) / u, with the hard factors at most as close to the boundary as the validated domain
-    (:func:`edge_hard_factor`), so that R/u counts alike everywhere inside it and stays finite
-    on the boundary."""
+    the residual (``weighting``, one of WEIGHTINGS):
+
+    * "amplitude": exp(c0 - log N), divided by :func:`trial_gain` for a trial that carries the
+      losses: the network's amplitude, which weighs the outer Galaxy, where psi is ~1e-3 of its
+      peak, like the inner Galaxy, but keeps the hard constraints' zeros (ADF, e) in the
+      numerator, so that the relative residual R/u counts (1 - rho^2) sigma(zeta) times less
+      towards the boundaries (~0.1 at r = 0.95 R_h, ~0.05 at z = 0.95 z_h);
+    * "radial": that over (1 - rho^2), rho at most EDGE: R/u counts alike in radius inside the
+      validated domain, still less towards the halo's top and the energy ceiling;
+    * "relative": exp(c0) / u, with the hard factors at most as close to the boundary as the
+      validated domain (:func:`edge_hard_factor`), so that R/u counts alike everywhere inside it
+      and stays finite on the boundary."""
     n = jax.vmap(jax.vmap(lambda y: model(y[0], y[1], y[2], y[3:])))(pts)
     scales = jnp.exp(model.log_scale0 - n)
-    if relative_to_u:
+    if weighting == "relative":
         scales = scales / jax.vmap(jax.vmap(lambda y: edge_hard_factor(problem, y, loss_weight)))(pts)
     elif problem.trial_carries_losses:
         scales = scales / jax.vmap(jax.vmap(lambda y: trial_gain(problem, y, loss_weight)))(pts)
+    if weighting == "radial":
+        scales = scales / (1.0 - jnp.minimum(pts[..., 0], EDGE) ** 2)[..., None]
     return jax.lax.stop_gradient(scales)
 
 
-def scaled_residuals(model, problem: PINNProblem, pts, loss_weight, scales=None, relative_to_u=False):
+def scaled_residuals(model, problem: PINNProblem, pts, loss_weight, scales=None, weighting="amplitude"):
     """Residuals at ``pts`` (..., 3 + P), shape (..., S) over the species, times ``scales``:
     frozen ones (L-BFGS needs a fixed objective) or, by default, :func:`point_scales` of the
     model itself."""
     if scales is None:
-        scales = point_scales(model, pts, problem, loss_weight, relative_to_u)
+        scales = point_scales(model, pts, problem, loss_weight, weighting)
     return jax.vmap(jax.vmap(lambda y: residual(model, problem, y, loss_weight)))(pts) * scales
 
 
@@ -139,10 +157,10 @@ def _bin_losses(model, problem, pts, loss_weight, scales=None):
     return jnp.mean(scaled_residuals(model, problem, pts, loss_weight, scales) ** 2, axis=(1, 2))
 
 
-def _rad_select(key, problem, model, pool, n_keep, loss_weight, relative_to_u=False):
+def _rad_select(key, problem, model, pool, n_keep, loss_weight, weighting="amplitude"):
     """RAD: per energy slice, n_keep points of the pool drawn with p ~ |R|/mean|R| + 1
     (|R| summed over the species, scaled as the loss scales it)."""
-    r = jnp.sum(jnp.abs(scaled_residuals(model, problem, pool, loss_weight, relative_to_u=relative_to_u)), axis=-1)
+    r = jnp.sum(jnp.abs(scaled_residuals(model, problem, pool, loss_weight, weighting=weighting)), axis=-1)
     p = r / jnp.mean(r, axis=1, keepdims=True) + 1.0
     keys = jax.random.split(key, pool.shape[0])
     pick = jax.vmap(lambda k, pk: jax.random.choice(k, pool.shape[1], (n_keep,), p=pk / pk.sum()))(keys, p)
@@ -265,43 +283,54 @@ class PINNTrainer:
         return self.history
 
     def refine_lbfgs(self, steps: int | None = None, n_points: int | None = None, progress: bool = True):
-        """Full-batch L-BFGS (optax, zoom line search) on a fixed collocation set; appends to history."""
+        """Full-batch L-BFGS (optax, zoom line search) in ``lbfgs_rounds`` rounds, each on a new
+        collocation set (half uniform, half RAD) with a new L-BFGS memory; appends to history."""
         from rich.progress import Progress
 
         cfg, problem = self.config, self.problem
         steps, n_points = steps or cfg.lbfgs_steps, n_points or cfg.lbfgs_points
         per_bin = max(n_points // (2 * cfg.energy_bins), 1)
-        self.key, k_uniform, k_pool, k_pick = jax.random.split(self.key, 4)
-        pool = sample_points(k_pool, problem, cfg.pool_factor * per_bin, cfg.energy_bins)
-        pts = jnp.concatenate([sample_points(k_uniform, problem, per_bin, cfg.energy_bins),
-                               _rad_select(k_pick, problem, self.model, pool, per_bin, 1.0, cfg.lbfgs_relative_to_u)], axis=1)
         params, static = eqx.partition(self.model, eqx.is_array)
-        weights, scales = self.weights, point_scales(self.model, pts, problem, relative_to_u=cfg.lbfgs_relative_to_u)
-        loss = lambda p: jnp.sum(weights * _bin_losses(eqx.combine(p, static), problem, pts, 1.0, scales))
-        opt = optax.lbfgs()
-        value_and_grad = optax.value_and_grad_from_state(loss)
+        weights, opt = self.weights, optax.lbfgs()
 
         @jax.jit
-        def step(p, state):
-            value, grad = value_and_grad(p, state=state)
+        def step(p, state, pts, scales):
+            loss = lambda q: jnp.sum(weights * _bin_losses(eqx.combine(q, static), problem, pts, 1.0, scales))
+            value, grad = optax.value_and_grad_from_state(loss)(p, state=state)
             updates, state = opt.update(grad, state, p, value=value, grad=grad, value_fn=loss)
             return optax.apply_updates(p, updates), state, value
 
-        state = opt.init(params)
+        ends = np.linspace(0, steps, min(cfg.lbfgs_rounds, steps) + 1).round().astype(int)[1:]
         start = time.perf_counter() - self._seconds_so_far()
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task("PINN L-BFGS", total=steps)
-            for i in range(1, steps + 1):
-                params, state, value = step(params, state)
-                if i % 50 == 0 or i == steps:
-                    value = float(value)
-                    if not math.isfinite(value):
-                        raise FloatingPointError(f"L-BFGS loss became {value} at iteration {i}")
-                    self.history.append(dict(step=self.step + i, loss=value, loss_weight=1.0, bins=[],
-                                             seconds=time.perf_counter() - start, phase="lbfgs"))
-                    bar.update(task, completed=i, description=f"L-BFGS loss {value:.3e}")
+            i = 0
+            for end in ends:
+                pts, scales = self._lbfgs_points(eqx.combine(params, static), per_bin)
+                state = opt.init(params)
+                while i < end:
+                    params, state, value = step(params, state, pts, scales)
+                    i += 1
+                    if i % 50 == 0 or i == steps:
+                        value = float(value)
+                        if not math.isfinite(value):
+                            raise FloatingPointError(f"L-BFGS loss became {value} at iteration {i}")
+                        self.history.append(dict(step=self.step + i, loss=value, loss_weight=1.0, bins=[],
+                                                 seconds=time.perf_counter() - start, phase="lbfgs"))
+                        bar.update(task, completed=i, description=f"L-BFGS loss {value:.3e}")
         self.model = eqx.combine(params, static)
         return self.history
+
+    def _lbfgs_points(self, model, per_bin: int):
+        """One L-BFGS round's collocation set (half uniform, half RAD against ``model``) and its
+        frozen point scales."""
+        cfg, problem = self.config, self.problem
+        self.key, k_uniform, k_pool, k_pick = jax.random.split(self.key, 4)
+        pool = sample_points(k_pool, problem, cfg.pool_factor * per_bin, cfg.energy_bins)
+        pts = jnp.concatenate([sample_points(k_uniform, problem, per_bin, cfg.energy_bins),
+                               _rad_select(k_pick, problem, model, pool, per_bin, 1.0, cfg.lbfgs_weighting)],
+                              axis=1)
+        return pts, point_scales(model, pts, problem, weighting=cfg.lbfgs_weighting)
 
     # -- checkpoints ------------------------------------------------------------------------
     def _seconds_so_far(self) -> float:
