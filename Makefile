@@ -24,11 +24,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# one worker per core (pytest-xdist), each test file on one worker (its module fixtures built once)
 test: $(STAMP)
-	$(THREADS) $(BIN)/pytest
+	$(THREADS) $(BIN)/pytest -n auto --dist loadfile
 
 test-all: $(STAMP)
-	$(THREADS) $(BIN)/pytest -m "not gpu"
+	$(THREADS) $(BIN)/pytest -n auto --dist loadfile -m "not gpu"
 
 report: $(STAMP)
 	$(THREADS) $(BIN)/python experiments/fit_electrons.py --quick --out reports/electrons_quick
