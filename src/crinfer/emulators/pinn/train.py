@@ -11,9 +11,7 @@ Techniques (Wang, Sankaran & Perdikaris 2023, arXiv:2308.08468, and the papers i
   (diffusion only -> diffusion + IC), usually after a warm start from a diffusion-only PINN;
 * Adam with exponential learning-rate decay and gradient clipping (optax), then optionally
   ``lbfgs_steps`` of full-batch L-BFGS with a zoom line search on a fixed set of
-  ``lbfgs_points`` (half uniform, half RAD), as in Raissi et al. (2019), split into
-  ``lbfgs_rounds`` rounds that each draw a new set (so that the network cannot fit one set
-  of points while the residual grows between them);
+  ``lbfgs_points`` (half uniform, half RAD), as in Raissi et al. (2019);
 * checkpoints every ``checkpoint_every`` steps, resumed from when present.
 """
 from __future__ import annotations
@@ -36,10 +34,10 @@ from crinfer.core.errors import ConfigurationError
 
 from .networks import FactorisedPINN, architecture
 from .problem import PINNProblem
-from .residual import EDGE, edge_hard_factor, residual, trial_gain
+from .residual import edge_hard_factor, residual, trial_gain
 
 # how the L-BFGS phase scales the residual (point_scales); Adam always uses "amplitude"
-WEIGHTINGS = ("amplitude", "radial", "relative")
+WEIGHTINGS = ("amplitude", "relative")
 
 
 @dataclass(frozen=True)
@@ -60,21 +58,17 @@ class TrainConfig:
     checkpoint_every: int = 1000
     lbfgs_steps: int = 0
     lbfgs_points: int = 4096
-    lbfgs_rounds: int = 1
     lbfgs_weighting: str = "amplitude"
     seed: int = 0
 
     def __post_init__(self):
         for name in ("steps", "batch", "decay_steps", "energy_bins", "balance_every", "resample_every",
-                     "pool_factor", "checkpoint_every", "lbfgs_rounds"):
+                     "pool_factor", "checkpoint_every"):
             if int(getattr(self, name)) < 1:
                 raise ConfigurationError(f"TrainConfig.{name} = {getattr(self, name)!r} must be >= 1")
         if self.batch % (2 * self.energy_bins):
             raise ConfigurationError(f"TrainConfig.batch = {self.batch} must be a multiple of "
                                      f"2 * energy_bins = {2 * self.energy_bins}")
-        if self.lbfgs_steps and self.lbfgs_rounds > self.lbfgs_steps:
-            raise ConfigurationError(f"TrainConfig.lbfgs_rounds = {self.lbfgs_rounds} must be at most "
-                                     f"lbfgs_steps = {self.lbfgs_steps} (each round takes >= 1 iteration)")
         if self.lbfgs_weighting not in WEIGHTINGS:
             raise ConfigurationError(f"TrainConfig.lbfgs_weighting = {self.lbfgs_weighting!r}; allowed: "
                                      f"{', '.join(WEIGHTINGS)}")
@@ -127,8 +121,6 @@ def point_scales(model, pts, problem: PINNProblem, loss_weight=1.0, weighting="a
       peak, like the inner Galaxy, but keeps the hard constraints' zeros (ADF, e) in the
       numerator, so that the relative residual R/u counts (1 - rho^2) sigma(zeta) times less
       towards the boundaries (~0.1 at r = 0.95 R_h, ~0.05 at z = 0.95 z_h);
-    * "radial": that over (1 - rho^2), rho at most EDGE: R/u counts alike in radius inside the
-      validated domain, still less towards the halo's top and the energy ceiling;
     * "relative": exp(c0) / u, with the hard factors at most as close to the boundary as the
       validated domain (:func:`edge_hard_factor`), so that R/u counts alike everywhere inside it
       and stays finite on the boundary."""
@@ -138,8 +130,6 @@ def point_scales(model, pts, problem: PINNProblem, loss_weight=1.0, weighting="a
         scales = scales / jax.vmap(jax.vmap(lambda y: edge_hard_factor(problem, y, loss_weight)))(pts)
     elif problem.trial_carries_losses:
         scales = scales / jax.vmap(jax.vmap(lambda y: trial_gain(problem, y, loss_weight)))(pts)
-    if weighting == "radial":
-        scales = scales / (1.0 - jnp.minimum(pts[..., 0], EDGE) ** 2)[..., None]
     return jax.lax.stop_gradient(scales)
 
 
@@ -283,47 +273,43 @@ class PINNTrainer:
         return self.history
 
     def refine_lbfgs(self, steps: int | None = None, n_points: int | None = None, progress: bool = True):
-        """Full-batch L-BFGS (optax, zoom line search) in ``lbfgs_rounds`` rounds, each on a new
-        collocation set (half uniform, half RAD) with a new L-BFGS memory; appends to history."""
+        """Full-batch L-BFGS (optax, zoom line search) on a fixed collocation set; appends to history."""
         from rich.progress import Progress
 
         cfg, problem = self.config, self.problem
         steps, n_points = steps or cfg.lbfgs_steps, n_points or cfg.lbfgs_points
-        per_bin = max(n_points // (2 * cfg.energy_bins), 1)
+        pts, scales = self._lbfgs_points(self.model, max(n_points // (2 * cfg.energy_bins), 1))
         params, static = eqx.partition(self.model, eqx.is_array)
-        weights, opt = self.weights, optax.lbfgs()
+        weights = self.weights
+        loss = lambda p: jnp.sum(weights * _bin_losses(eqx.combine(p, static), problem, pts, 1.0, scales))
+        opt = optax.lbfgs()
+        value_and_grad = optax.value_and_grad_from_state(loss)
 
         @jax.jit
-        def step(p, state, pts, scales):
-            loss = lambda q: jnp.sum(weights * _bin_losses(eqx.combine(q, static), problem, pts, 1.0, scales))
-            value, grad = optax.value_and_grad_from_state(loss)(p, state=state)
+        def step(p, state):
+            value, grad = value_and_grad(p, state=state)
             updates, state = opt.update(grad, state, p, value=value, grad=grad, value_fn=loss)
             return optax.apply_updates(p, updates), state, value
 
-        ends = np.linspace(0, steps, min(cfg.lbfgs_rounds, steps) + 1).round().astype(int)[1:]
+        state = opt.init(params)
         start = time.perf_counter() - self._seconds_so_far()
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task("PINN L-BFGS", total=steps)
-            i = 0
-            for end in ends:
-                pts, scales = self._lbfgs_points(eqx.combine(params, static), per_bin)
-                state = opt.init(params)
-                while i < end:
-                    params, state, value = step(params, state, pts, scales)
-                    i += 1
-                    if i % 50 == 0 or i == steps:
-                        value = float(value)
-                        if not math.isfinite(value):
-                            raise FloatingPointError(f"L-BFGS loss became {value} at iteration {i}")
-                        self.history.append(dict(step=self.step + i, loss=value, loss_weight=1.0, bins=[],
-                                                 seconds=time.perf_counter() - start, phase="lbfgs"))
-                        bar.update(task, completed=i, description=f"L-BFGS loss {value:.3e}")
+            for i in range(1, steps + 1):
+                params, state, value = step(params, state)
+                if i % 50 == 0 or i == steps:
+                    value = float(value)
+                    if not math.isfinite(value):
+                        raise FloatingPointError(f"L-BFGS loss became {value} at iteration {i}")
+                    self.history.append(dict(step=self.step + i, loss=value, loss_weight=1.0, bins=[],
+                                             seconds=time.perf_counter() - start, phase="lbfgs"))
+                    bar.update(task, completed=i, description=f"L-BFGS loss {value:.3e}")
         self.model = eqx.combine(params, static)
         return self.history
 
     def _lbfgs_points(self, model, per_bin: int):
-        """One L-BFGS round's collocation set (half uniform, half RAD against ``model``) and its
-        frozen point scales."""
+        """L-BFGS's fixed collocation set (half uniform, half RAD against ``model``), ``per_bin``
+        points of each kind in each energy slice, and its frozen point scales."""
         cfg, problem = self.config, self.problem
         self.key, k_uniform, k_pool, k_pick = jax.random.split(self.key, 4)
         pool = sample_points(k_pool, problem, cfg.pool_factor * per_bin, cfg.energy_bins)
