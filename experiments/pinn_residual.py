@@ -28,11 +28,11 @@ RADII, HEIGHTS, ENERGIES = (8.0, 16.0, 19.0), (1.0, 3.0), (0.102, 1.0, 10.0, 100
 BANDS = [(0.0, 0.5), (0.5, 1.0), (1.0, 2.0), (2.0, 4.0), (4.0, 64.0)]   # cycles per kpc
 
 
-def fd_relative_residual(psi, r0, z0, E0, pb, v):
+def fd_relative_residual(psi, r0, z0, E0, terms, z_h):
     """(D lap psi + d(b psi)/dE + Q f g) / (D psi / z_h^2 + b psi / E) at the centre of a 3x3x3
-    stencil ``psi`` [r, z, E] around (r0, z0, E0); the denominator is the loss's size a^2 + kappa."""
-    Q, D, b = coefficients(pb, v)
-    f, g = in_float64(pb.radial_profile), in_float64(pb.vertical_profile)
+    stencil ``psi`` [r, z, E] around (r0, z0, E0); the denominator is the loss's size a^2 + kappa.
+    ``terms``: the float64 functions (Q, D, b, f, g) of :func:`pde_terms`."""
+    Q, D, b, f, g = terms
     E = E0 * np.exp(H_LNE * STENCIL)
     c = psi[1, 1, 1]
     lap = ((psi[2, 1, 1] - 2 * c + psi[0, 1, 1]) / H_KPC**2 + (psi[2, 1, 1] - psi[0, 1, 1]) / (2 * H_KPC * r0)
@@ -40,7 +40,12 @@ def fd_relative_residual(psi, r0, z0, E0, pb, v):
     bpsi = b(E) * psi[1, 1, :]
     one = lambda fn, x: float(fn(np.array([x]))[0])
     res = one(D, E0) * lap + (bpsi[2] - bpsi[0]) / (E[2] - E[0]) + one(Q, E0) * one(f, r0) * one(g, z0)
-    return res / (one(D, E0) * c / v["z_h"] ** 2 + one(b, E0) * c / E0)
+    return res / (one(D, E0) * c / z_h**2 + one(b, E0) * c / E0)
+
+
+def pde_terms(pb, v):
+    """Q(E), D(E), b(E) and the source profiles f(r), g(z) of the first species, float64 NumPy."""
+    return (*coefficients(pb, v), in_float64(pb.radial_profile), in_float64(pb.vertical_profile))
 
 
 def main(argv=None):
@@ -54,6 +59,7 @@ def main(argv=None):
         raise SystemExit(f"{args.artifact} is conditional on {pb.names}; this diagnostic takes a fixed-parameter PINN")
     v = {k: float(np.asarray(x)) for k, x in pb.values(np.zeros(0)).items()}
     point = lambda r, z, E: jnp.array([r / pb.R_h, z / v["z_h"], float(pb.to_x(np.log(E)))])
+    terms = pde_terms(pb, v)
     r_over_u = jax.jit(jax.vmap(lambda y: residual(model, pb, y)[0] / u_value(model, pb, y)[0]))
 
     # every stencil is a 3x3x3 block of one outer grid: one series and one PINN evaluation
@@ -70,8 +76,8 @@ def main(argv=None):
                 ps, pp = series[block], pinn[block]
                 autodiff = float(r_over_u(point(r0, z0, E0)[None])[0])
                 print(f"{r0:6.1f} {z0:6.1f} {E0:8.3g} {pp[1, 1, 1] / ps[1, 1, 1] - 1:+8.4f} {autodiff:+9.2e} "
-                      f"{fd_relative_residual(pp, r0, z0, E0, pb, v):+9.2e} "
-                      f"{fd_relative_residual(ps, r0, z0, E0, pb, v):+11.2e}")
+                      f"{fd_relative_residual(pp, r0, z0, E0, terms, v['z_h']):+9.2e} "
+                      f"{fd_relative_residual(ps, r0, z0, E0, terms, v['z_h']):+11.2e}")
 
     z = np.linspace(0.05, 0.95, 384) * v["z_h"]
     cycles = np.fft.rfftfreq(len(z), d=z[1] - z[0])

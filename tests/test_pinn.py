@@ -548,9 +548,9 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
 [train]\nsteps = 20\nbatch = 64\nenergy_bins = 4\ncheckpoint_every = 10\nlbfgs_steps = 5\nlbfgs_points = 128\n""")
     drawn, draw = [], PINNTrainer._lbfgs_points
 
-    def recorded(trainer, model, per_bin):
-        pts, scales = draw(trainer, model, per_bin)
-        drawn.append(dict(model=model, pts=pts, scales=scales, weights=trainer.weights))
+    def recorded(trainer, per_bin):
+        pts, scales = draw(trainer, per_bin)
+        drawn.append(dict(model=trainer.model, pts=pts, scales=scales, weights=trainer.weights))
         return pts, scales
 
     monkeypatch.setattr(PINNTrainer, "_lbfgs_points", recorded)

@@ -278,7 +278,7 @@ class PINNTrainer:
 
         cfg, problem = self.config, self.problem
         steps, n_points = steps or cfg.lbfgs_steps, n_points or cfg.lbfgs_points
-        pts, scales = self._lbfgs_points(self.model, max(n_points // (2 * cfg.energy_bins), 1))
+        pts, scales = self._lbfgs_points(max(n_points // (2 * cfg.energy_bins), 1))
         params, static = eqx.partition(self.model, eqx.is_array)
         weights = self.weights
         loss = lambda p: jnp.sum(weights * _bin_losses(eqx.combine(p, static), problem, pts, 1.0, scales))
@@ -307,10 +307,10 @@ class PINNTrainer:
         self.model = eqx.combine(params, static)
         return self.history
 
-    def _lbfgs_points(self, model, per_bin: int):
-        """L-BFGS's fixed collocation set (half uniform, half RAD against ``model``), ``per_bin``
-        points of each kind in each energy slice, and its frozen point scales."""
-        cfg, problem = self.config, self.problem
+    def _lbfgs_points(self, per_bin: int):
+        """L-BFGS's fixed collocation set (half uniform, half RAD against the current model),
+        ``per_bin`` points of each kind in each energy slice, and its frozen point scales."""
+        cfg, problem, model = self.config, self.problem, self.model
         self.key, k_uniform, k_pool, k_pick = jax.random.split(self.key, 4)
         pool = sample_points(k_pool, problem, cfg.pool_factor * per_bin, cfg.energy_bins)
         pts = jnp.concatenate([sample_points(k_uniform, problem, per_bin, cfg.energy_bins),
