@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from crinfer.emulators.pinn.emulator import PINNEmulator
-from crinfer.emulators.pinn.reference import coefficients, in_float64, reference_psi
+from crinfer.emulators.pinn.reference import coefficients, in_float64, parameter_values, reference_psi
 from crinfer.emulators.pinn.residual import residual, u_value
 
 H_KPC, H_LNE = 0.05, 0.01            # finite-difference steps in r, z [kpc] and in ln E
@@ -57,7 +57,7 @@ def main(argv=None):
     pb, model = emu.problem, emu.model
     if pb.names:
         raise SystemExit(f"{args.artifact} is conditional on {pb.names}; this diagnostic takes a fixed-parameter PINN")
-    v = {k: float(np.asarray(x)) for k, x in pb.values(np.zeros(0)).items()}
+    v = parameter_values(pb, np.zeros(0))
     point = lambda r, z, E: jnp.array([r / pb.R_h, z / v["z_h"], float(pb.to_x(np.log(E)))])
     terms = pde_terms(pb, v)
     r_over_u = jax.jit(jax.vmap(lambda y: residual(model, pb, y)[0] / u_value(model, pb, y)[0]))

@@ -21,6 +21,13 @@ def in_float64(fn):
     return wrapped
 
 
+def parameter_values(problem: PINNProblem, theta) -> dict:
+    """Every named value of the problem (fixed and conditioned, e.g. D0, z_h [kpc]) as Python floats,
+    the conditioned ones from ``theta`` (P,)."""
+    theta = np.asarray(theta, dtype=float).reshape(len(problem.names))
+    return {k: float(np.asarray(x)) for k, x in problem.values(theta).items()}
+
+
 def coefficients(problem: PINNProblem, v: dict, species: int = 0):
     """(Q, D, b) of species ``species`` at parameter values ``v``: float64 NumPy functions of E
     [GeV] giving Q [GeV^-1 kpc^-3 Myr^-1], D [kpc^2/Myr] and b [GeV/Myr] (b from the loss table)."""
@@ -38,8 +45,7 @@ def reference_psi(problem: PINNProblem, theta, r, z, E, n_bessel: int = 100, n_s
     """psi [GeV^-1 kpc^-3] of the species with index ``species`` on the outer grid r x z x E
     [kpc, kpc, GeV] for physical parameters ``theta`` (P,) of the conditioned names; shape
     (len(r), len(z), len(E))."""
-    theta = np.asarray(theta, dtype=float).reshape(len(problem.names))
-    v = {k: float(np.asarray(x)) for k, x in problem.values(theta).items()}
+    v = parameter_values(problem, theta)
     r, z, E = (np.atleast_1d(np.asarray(a, dtype=float)) for a in (r, z, E))
     f = in_float64(problem.radial_profile)
     g = in_float64(problem.vertical_profile)
