@@ -305,6 +305,8 @@ def test_problem_rejects_bad_input_by_name():
         TrainConfig(batch=100, energy_bins=8)
     with pytest.raises(ConfigurationError, match="lbfgs_weighting = 'R/u'; allowed: amplitude, relative"):
         TrainConfig(lbfgs_weighting="R/u")
+    with pytest.raises(ConfigurationError, match="adam_weighting = 'radial'; allowed: amplitude, relative"):
+        TrainConfig(adam_weighting="radial")
 
 
 def test_unit_coordinates_round_trip():
@@ -471,6 +473,23 @@ def test_relative_weighting_is_the_residual_over_u_inside_the_validated_domain()
         np.testing.assert_allclose(default[:n], relative[:n] * hard[:n], rtol=1e-6)
         assert hard[:n].min() < 0.05            # the default's weight on R/u falls below 1/20 here
         assert np.isfinite(relative[n:]).all() and np.abs(relative[n:]).max() < 1e3 * np.abs(relative[:n]).max()
+
+
+def test_adam_step_minimises_the_configured_weighting():
+    """adam_weighting picks the loss the Adam step descends: its loss is the weighted sum of the
+    slices' mean squares under that weighting, at the fresh points of its key and the RAD half."""
+    pb = PINNProblem(losses="ic_cmb")
+    losses = {}
+    for weighting in ("amplitude", "relative"):
+        trainer = PINNTrainer(pb, TrainConfig(batch=64, energy_bins=4, adam_weighting=weighting), TINY)
+        model, key, weights = trainer.model, jax.random.key(7), jnp.arange(1.0, 5.0, dtype=jnp.float32)
+        loss = trainer._train_step(model, trainer.opt_state, key, trainer.rad_points, weights,
+                                   jnp.float32(1.0), jnp.float32(1e-3))[2]
+        pts = jnp.concatenate([sample_points(key, pb, trainer.n_half, 4), trainer.rad_points], axis=1)
+        expected = jnp.sum(weights * _bin_losses(model, pb, pts, 1.0, weighting=weighting))
+        assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+        losses[weighting] = float(loss)
+    assert losses["relative"] > 1.5 * losses["amplitude"]     # R/u counts more towards the boundaries (x2.0 here)
 
 
 def test_schedule_fitted_to_a_time_budget_keeps_the_decay_and_shares_the_compiled_step(tmp_path):

@@ -36,7 +36,7 @@ from .networks import FactorisedPINN, architecture
 from .problem import PINNProblem
 from .residual import edge_hard_factor, residual, trial_gain
 
-# how the L-BFGS phase scales the residual (point_scales); Adam always uses "amplitude"
+# how each phase scales the residual (point_scales): adam_weighting, lbfgs_weighting
 WEIGHTINGS = ("amplitude", "relative")
 
 
@@ -59,6 +59,7 @@ class TrainConfig:
     lbfgs_steps: int = 0
     lbfgs_points: int = 4096
     lbfgs_weighting: str = "amplitude"
+    adam_weighting: str = "amplitude"
     seed: int = 0
 
     def __post_init__(self):
@@ -69,9 +70,10 @@ class TrainConfig:
         if self.batch % (2 * self.energy_bins):
             raise ConfigurationError(f"TrainConfig.batch = {self.batch} must be a multiple of "
                                      f"2 * energy_bins = {2 * self.energy_bins}")
-        if self.lbfgs_weighting not in WEIGHTINGS:
-            raise ConfigurationError(f"TrainConfig.lbfgs_weighting = {self.lbfgs_weighting!r}; allowed: "
-                                     f"{', '.join(WEIGHTINGS)}")
+        for name in ("adam_weighting", "lbfgs_weighting"):
+            if getattr(self, name) not in WEIGHTINGS:
+                raise ConfigurationError(f"TrainConfig.{name} = {getattr(self, name)!r}; allowed: "
+                                         f"{', '.join(WEIGHTINGS)}")
         if not self.lr > 0 or not 0 < self.decay_rate <= 1:
             raise ConfigurationError(f"lr = {self.lr} must be > 0 and decay_rate = {self.decay_rate} in (0, 1]")
 
@@ -142,9 +144,9 @@ def scaled_residuals(model, problem: PINNProblem, pts, loss_weight, scales=None,
     return jax.vmap(jax.vmap(lambda y: residual(model, problem, y, loss_weight)))(pts) * scales
 
 
-def _bin_losses(model, problem, pts, loss_weight, scales=None):
+def _bin_losses(model, problem, pts, loss_weight, scales=None, weighting="amplitude"):
     """Mean squared scaled residual per energy slice (over points and species)."""
-    return jnp.mean(scaled_residuals(model, problem, pts, loss_weight, scales) ** 2, axis=(1, 2))
+    return jnp.mean(scaled_residuals(model, problem, pts, loss_weight, scales, weighting) ** 2, axis=(1, 2))
 
 
 def _rad_select(key, problem, model, pool, n_keep, loss_weight, weighting="amplitude"):
@@ -158,10 +160,11 @@ def _rad_select(key, problem, model, pool, n_keep, loss_weight, weighting="ampli
 
 
 @functools.lru_cache(maxsize=8)
-def _compiled(problem_json: str, batch: int, energy_bins: int, pool_factor: int, clip_norm: float):
-    """The jitted step, gradient-norm and RAD functions, shared by trainers of one problem and
-    batch layout (so that a resumed or repeated run, or one with another schedule, does not
-    compile again)."""
+def _compiled(problem_json: str, batch: int, energy_bins: int, pool_factor: int, clip_norm: float,
+              weighting: str):
+    """The jitted step, gradient-norm and RAD functions, shared by trainers of one problem,
+    batch layout and weighting (so that a resumed or repeated run, or one with another schedule,
+    does not compile again)."""
     problem = PINNProblem.from_dict(json.loads(problem_json))
     optimiser = _optimiser(clip_norm)
     n_half, n_bins = batch // (2 * energy_bins), energy_bins
@@ -172,7 +175,7 @@ def _compiled(problem_json: str, batch: int, energy_bins: int, pool_factor: int,
         pts = jnp.concatenate([fresh, rad_points], axis=1)
 
         def total(m):
-            bins = _bin_losses(m, problem, pts, loss_weight)
+            bins = _bin_losses(m, problem, pts, loss_weight, weighting=weighting)
             return jnp.sum(weights * bins), bins
 
         (loss, bins), grads = eqx.filter_value_and_grad(total, has_aux=True)(model)
@@ -185,7 +188,7 @@ def _compiled(problem_json: str, batch: int, energy_bins: int, pool_factor: int,
         pts = sample_points(key, problem, 2 * n_half, n_bins)
 
         def one(k):
-            g = eqx.filter_grad(lambda m: _bin_losses(m, problem, pts, loss_weight)[k])(model)
+            g = eqx.filter_grad(lambda m: _bin_losses(m, problem, pts, loss_weight, weighting=weighting)[k])(model)
             return optax.global_norm(g)
 
         return jnp.stack([one(k) for k in range(n_bins)])
@@ -194,7 +197,7 @@ def _compiled(problem_json: str, batch: int, energy_bins: int, pool_factor: int,
     def resample(model, key, loss_weight):
         k_pool, k_pick = jax.random.split(key)
         pool = sample_points(k_pool, problem, pool_factor * n_half, n_bins)
-        return _rad_select(k_pick, problem, model, pool, n_half, loss_weight)
+        return _rad_select(k_pick, problem, model, pool, n_half, loss_weight, weighting)
 
     return train_step, grad_norms, resample
 
@@ -228,7 +231,8 @@ class PINNTrainer:
         self.rad_points = sample_points(k, problem, self.n_half, config.energy_bins)
         # no sort_keys: the order of ``ranges`` is the order of the network's parameter inputs
         self._train_step, self._grad_norms, self._resample = _compiled(
-            json.dumps(problem.to_dict()), config.batch, config.energy_bins, config.pool_factor, config.clip_norm)
+            json.dumps(problem.to_dict()), config.batch, config.energy_bins, config.pool_factor, config.clip_norm,
+            config.adam_weighting)
 
     def loss_weight(self, step: int) -> float:
         c = self.config.curriculum_steps
