@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from crinfer.emulators.pinn.emulator import PINNEmulator
-from crinfer.emulators.pinn.reference import coefficients, in_float64, parameter_values, reference_psi
+from crinfer.emulators.pinn.reference import coefficients, parameter_values, reference_psi, source_profiles
 from crinfer.emulators.pinn.residual import residual, u_value
 
 H_KPC, H_LNE = 0.05, 0.01            # finite-difference steps in r, z [kpc] and in ln E
@@ -45,7 +45,7 @@ def fd_relative_residual(psi, r0, z0, E0, terms, z_h):
 
 def pde_terms(pb, v):
     """Q(E), D(E), b(E) and the source profiles f(r), g(z) of the first species, float64 NumPy."""
-    return (*coefficients(pb, v), in_float64(pb.radial_profile), in_float64(pb.vertical_profile))
+    return (*coefficients(pb, v), *source_profiles(pb))
 
 
 def main(argv=None):

@@ -28,6 +28,12 @@ def parameter_values(problem: PINNProblem, theta) -> dict:
     return {k: float(np.asarray(x)) for k, x in problem.values(theta).items()}
 
 
+def source_profiles(problem: PINNProblem):
+    """The source's radial and vertical profiles f(r), g(z) [r, z in kpc; f scaled to a maximum of 1]
+    as float64 NumPy functions."""
+    return in_float64(problem.radial_profile), in_float64(problem.vertical_profile)
+
+
 def coefficients(problem: PINNProblem, v: dict, species: int = 0):
     """(Q, D, b) of species ``species`` at parameter values ``v``: float64 NumPy functions of E
     [GeV] giving Q [GeV^-1 kpc^-3 Myr^-1], D [kpc^2/Myr] and b [GeV/Myr] (b from the loss table)."""
@@ -47,8 +53,7 @@ def reference_psi(problem: PINNProblem, theta, r, z, E, n_bessel: int = 100, n_s
     (len(r), len(z), len(E))."""
     v = parameter_values(problem, theta)
     r, z, E = (np.atleast_1d(np.asarray(a, dtype=float)) for a in (r, z, E))
-    f = in_float64(problem.radial_profile)
-    g = in_float64(problem.vertical_profile)
+    f, g = source_profiles(problem)
     Q, D, b = coefficients(problem, v, species)
     if problem.losses == "none":
         F = analytic.poisson_series(r, z, f, g, problem.R_h, v["z_h"], n_bessel, n_sine)
