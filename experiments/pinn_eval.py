@@ -14,7 +14,8 @@ conditional recipe; pooled over the species, and per species under the species' 
 two-species recipe), infer_10k_ms and its device, the reference series' time for the same
 10k values, training time, steps and peak memory; under "local", per species, the same figures
 for the inner Galaxy (r <= 12 kpc, |z| <= 2 kpc of the grid) and at the Sun (r = 8.5 kpc, z = 0,
-57 energies), pooled over the parameter points; and DIR/pinn_<label>[_<species>].png: the error
+57 energies), pooled over the parameter points; under "largest", per species, where the maximum
+sits (r, z, E, parameter point) and the maximum at each grid radius; and DIR/pinn_<label>[_<species>].png: the error
 map in (r, z), the spectrum at the Sun with the reference, the error against energy.
 """
 from __future__ import annotations
@@ -33,7 +34,7 @@ from crinfer.emulators.pinn.emulator import PINNEmulator, problem_hash
 from crinfer.emulators.pinn.problem import R_SUN, PINNProblem
 from crinfer.emulators.pinn.recipe import load_recipe, train_recipe
 from crinfer.emulators.pinn.reference import reference_psi
-from crinfer.emulators.pinn.validation import heldout_parameters, relative_errors, summarise
+from crinfer.emulators.pinn.validation import heldout_parameters, relative_errors, summarise, where_largest
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = {  # label -> folder under emulators/
@@ -181,12 +182,17 @@ def main(argv=None) -> dict:
             entry["per_point_max_rel_err"] = [max(per[sp][i]["max_rel_err"] for sp in pb.species)
                                               for i in range(len(thetas))]
         entry["local"] = {sp: local_errors(emu, runs, thetas, sp) for sp, runs in per.items()}
+        entry["largest"] = {sp: where_largest(runs) for sp, runs in per.items()}
         entry.update(timings(emu, thetas[0]))
         for sp, runs in per.items():
             plots(label, runs[0], args.out, sp if len(pb.species) > 1 else "")
         summary[label] = entry
         print(f"({label}) {RECIPES[label]}: median {entry['median_rel_err']:.2e}  p95 {entry['p95_rel_err']:.2e}  "
               f"max {entry['max_rel_err']:.2e}  infer {entry['infer_10k_ms']:.2f} ms/10k ({origin})", flush=True)
+        for sp, w in entry["largest"].items():
+            print(f"    {sp}: max {w['max_rel_err']:.2e} at r = {w['r_kpc']:.1f} kpc, z = {w['z_kpc']:.2f} kpc, "
+                  f"E = {w['E_GeV']:.3g} GeV (point {w['point']}); max per radius "
+                  + " ".join(f"{m:.3f}" for m in w["max_by_radius"]), flush=True)
     summary["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     return summary

@@ -20,7 +20,7 @@ from crinfer.emulators.pinn.networks import architecture
 from crinfer.emulators.pinn.problem import PINNProblem
 from crinfer.emulators.pinn.recipe import fit_schedule, train_recipe, warn_if_trials_differ
 from crinfer.emulators.pinn.reference import reference_psi
-from crinfer.emulators.pinn.validation import validate
+from crinfer.emulators.pinn.validation import validate, where_largest
 from crinfer.emulators.pinn.residual import residual, u_value
 from crinfer.emulators.pinn.train import (X_TOP, PINNTrainer, TrainConfig, _bin_losses, learning_rate,
                                          new_model, sample_points, scaled_residuals)
@@ -641,6 +641,19 @@ def test_pinn_eval_refuses_an_artifact_of_another_recipe_and_unknown_labels(tmp_
         pinn_eval.main(["--only", "ax", "--out", str(tmp_path)])
     assert "unknown recipe label(s) ['x']; allowed: abcd" in capsys.readouterr().err
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_where_largest_finds_the_worst_point_and_the_maximum_per_radius():
+    """The located maximum is the largest of all grids with its own (r, z, E) and point index;
+    the per-radius maxima run over heights, energies and points."""
+    r, z, E = np.array([0.0, 10.0, 19.0]), np.array([0.0, 1.0]), np.array([0.1, 10.0, 1e3, 1e5])
+    first, second = np.full((3, 2, 4), 0.01), np.full((3, 2, 4), 0.02)
+    first[0, 1, 3] = 0.05                  # the first point's worst: r = 0, z = 1, 1e5 GeV
+    second[2, 0, 1] = 0.07                 # the overall worst: second point, r = 19, z = 0, 10 GeV
+    runs = [dict(r=r, z=z, E=E, rel=first), dict(r=r, z=z, E=E, rel=second)]
+    w = where_largest(runs)
+    assert (w["max_rel_err"], w["r_kpc"], w["z_kpc"], w["E_GeV"], w["point"]) == (0.07, 19.0, 0.0, 10.0, 1)
+    assert w["max_by_radius"] == [0.05, 0.02, 0.07] and w["radii_kpc"] == [0.0, 10.0, 19.0]
 
 
 @pytest.mark.slow  # the exact series at up to 5 held-out points per artifact: ~1 min; run by `make test-all`
