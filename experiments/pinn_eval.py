@@ -15,8 +15,9 @@ two-species recipe), infer_10k_ms and its device, the reference series' time for
 10k values, training time, steps and peak memory; under "local", per species, the same figures
 for the inner Galaxy (r <= 12 kpc, |z| <= 2 kpc of the grid) and at the Sun (r = 8.5 kpc, z = 0,
 57 energies), pooled over the parameter points; under "largest", per species, where the maximum
-sits (r, z, E, parameter point) and the maximum at each grid radius; and DIR/pinn_<label>[_<species>].png: the error
-map in (r, z), the spectrum at the Sun with the reference, the error against energy.
+sits (r, z, E, parameter point) and the maximum at each grid radius; and
+DIR/pinn_<label>[_<species>].png: the error map in (r, z), the spectrum at the Sun with the
+reference, the error against energy.
 """
 from __future__ import annotations
 
