@@ -45,13 +45,13 @@ def where_largest(runs: list[dict]) -> dict:
     """Where the largest error of the validation grids ``runs`` (``relative_errors`` outputs,
     one per parameter point) sits: its value, r [kpc], z [kpc], E [GeV] and parameter-point
     index, and the largest error at each grid radius over all heights, energies and points."""
-    worst = int(np.argmax([p["rel"].max() for p in runs]))
+    per_radius = np.array([p["rel"].max(axis=(1, 2)) for p in runs])      # (points, radii)
+    worst = int(np.argmax(per_radius.max(axis=1)))
     res = runs[worst]
     i, j, k = np.unravel_index(np.argmax(res["rel"]), res["rel"].shape)
-    by_radius = np.max([p["rel"].max(axis=(1, 2)) for p in runs], axis=0)
     return dict(max_rel_err=float(res["rel"][i, j, k]), r_kpc=float(res["r"][i]), z_kpc=float(res["z"][j]),
                 E_GeV=float(res["E"][k]), point=worst, radii_kpc=[float(r) for r in res["r"]],
-                max_by_radius=[float(m) for m in by_radius])
+                max_by_radius=[float(m) for m in per_radius.max(axis=0)])
 
 
 def heldout_parameters(emu: PINNEmulator, n: int, seed: int = 2026) -> np.ndarray:
