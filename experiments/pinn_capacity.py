@@ -107,8 +107,8 @@ def main(argv=None):
     if emu.problem.names:
         raise ConfigurationError(f"{args.artifact} is conditional on {list(emu.problem.names)}; the capacity "
                                  "check takes a fixed-parameter PINN (the series at one parameter point)")
-    if args.lbfgs % args.chunk:
-        raise ConfigurationError(f"--lbfgs {args.lbfgs} must be a multiple of --chunk {args.chunk}")
+    if args.chunk < 1 or args.lbfgs < 0 or args.lbfgs % args.chunk:
+        raise ConfigurationError(f"--lbfgs {args.lbfgs} must be >= 0 and a multiple of --chunk {args.chunk} >= 1")
     k_fit, k_pts = jax.random.split(jax.random.key(args.seed))
     pts = sample_points(k_pts, emu.problem, 1024, 8)
     summary = dict(artifact=str(args.artifact), fit_steps=args.fit_steps, weighting=args.weighting,
