@@ -32,7 +32,7 @@ from rich.progress import track
 
 from crinfer.core.errors import ConfigurationError
 from crinfer.emulators.pinn.emulator import PINNEmulator
-from crinfer.emulators.pinn.reference import reference_psi
+from crinfer.emulators.pinn.reference import parameter_values, reference_psi
 from crinfer.emulators.pinn.residual import psi as psi_from_model
 from crinfer.emulators.pinn.train import PINNTrainer, TrainConfig, sample_points, scaled_residuals
 from crinfer.emulators.pinn.validation import relative_errors, where_largest
@@ -45,7 +45,7 @@ WEIGHTINGS = ("amplitude", "relative")
 def fit_grid(emu: PINNEmulator):
     """(r, z, E) of the fit [kpc, kpc, GeV]: 49 x 25 x 141, to 0.97 of the boundaries."""
     pb = emu.problem
-    z_h = float(pb.values(np.zeros(0))["z_h"])
+    z_h = parameter_values(pb, ())["z_h"]
     return (np.linspace(0.0, 0.97 * pb.R_h, 49), 0.97 * z_h * np.linspace(0.0, 1.0, 25) ** 2,
             np.logspace(np.log10(pb.E_min), np.log10(pb.E_max), 141))
 
@@ -57,7 +57,7 @@ def fit_to_series(emu: PINNEmulator, steps: int, key) -> eqx.Module:
     r, z, E = fit_grid(emu)
     target = np.log(reference_psi(pb, (), r, z, E)).ravel()
     R, Z, EE = (g.ravel() for g in np.meshgrid(r, z, E, indexing="ij"))
-    z_h = float(pb.values(np.zeros(0))["z_h"])
+    z_h = parameter_values(pb, ())["z_h"]
     rho, zeta, lnE, target = (jnp.asarray(v, jnp.float32) for v in (R / pb.R_h, Z / z_h, np.log(EE), target))
     no_params = jnp.zeros(0, jnp.float32)
     params, static = eqx.partition(emu.model, eqx.is_inexact_array)
