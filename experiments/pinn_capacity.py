@@ -114,8 +114,12 @@ def main(argv=None):
     summary = dict(artifact=str(args.artifact), fit_steps=args.fit_steps, weighting=args.weighting,
                    artifact_errors=card_errors(emu), artifact_loss=pinn_losses(emu, pts))
     fitted = PINNEmulator(emu.problem, fit_to_series(emu, args.fit_steps, k_fit), emu.arch, emu.card)
-    fitted.save(args.out / "fit", overwrite=True)
     summary.update(fit_errors=card_errors(fitted), fit_loss=pinn_losses(fitted, pts), resumed=[])
+    validation = {k: summary["fit_errors"][k] for k in ("median_rel_err", "p95_rel_err", "max_rel_err")}
+    fitted.card = replace(emu.card, name=f"{emu.card.name}_fit_to_series",
+                          metrics=dict(fit_steps=args.fit_steps, validation=validation),
+                          notes=f"{args.artifact}'s network fitted to the exact series by pinn_capacity.py: a diagnostic, not a PINN")
+    fitted.save(args.out / "fit", overwrite=True)
     print(json.dumps({k: summary[k] for k in ("artifact_errors", "artifact_loss", "fit_errors", "fit_loss")}))
     train = json.loads((args.artifact / "spec.json").read_text())["train"]
     trainer = PINNTrainer(emu.problem, replace(TrainConfig(**train), lbfgs_weighting=args.weighting),
