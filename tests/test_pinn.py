@@ -307,6 +307,8 @@ def test_problem_rejects_bad_input_by_name():
         TrainConfig(lbfgs_weighting="R/u")
     with pytest.raises(ConfigurationError, match="adam_weighting = 'radial'; allowed: amplitude, relative"):
         TrainConfig(adam_weighting="radial")
+    with pytest.raises(ConfigurationError, match="lbfgs_memory = 0 must be >= 1"):
+        TrainConfig(lbfgs_memory=0)
 
 
 def test_unit_coordinates_round_trip():

@@ -10,8 +10,8 @@ Techniques (Wang, Sankaran & Perdikaris 2023, arXiv:2308.08468, and the papers i
 * a curriculum for losses: the loss term's weight ramps from 0 to 1 over ``curriculum_steps``
   (diffusion only -> diffusion + IC), usually after a warm start from a diffusion-only PINN;
 * Adam with exponential learning-rate decay and gradient clipping (optax), then optionally
-  ``lbfgs_steps`` of full-batch L-BFGS with a zoom line search on a fixed set of
-  ``lbfgs_points`` (half uniform, half RAD), as in Raissi et al. (2019);
+  ``lbfgs_steps`` of full-batch L-BFGS (``lbfgs_memory`` past steps) with a zoom line search on
+  a fixed set of ``lbfgs_points`` (half uniform, half RAD), as in Raissi et al. (2019);
 * checkpoints every ``checkpoint_every`` steps, resumed from when present.
 """
 from __future__ import annotations
@@ -58,13 +58,14 @@ class TrainConfig:
     checkpoint_every: int = 1000
     lbfgs_steps: int = 0
     lbfgs_points: int = 4096
+    lbfgs_memory: int = 10
     lbfgs_weighting: str = "amplitude"
     adam_weighting: str = "amplitude"
     seed: int = 0
 
     def __post_init__(self):
         for name in ("steps", "batch", "decay_steps", "energy_bins", "balance_every", "resample_every",
-                     "pool_factor", "checkpoint_every"):
+                     "pool_factor", "checkpoint_every", "lbfgs_memory"):
             if int(getattr(self, name)) < 1:
                 raise ConfigurationError(f"TrainConfig.{name} = {getattr(self, name)!r} must be >= 1")
         if self.batch % (2 * self.energy_bins):
@@ -286,7 +287,7 @@ class PINNTrainer:
         params, static = eqx.partition(self.model, eqx.is_array)
         weights = self.weights
         loss = lambda p: jnp.sum(weights * _bin_losses(eqx.combine(p, static), problem, pts, 1.0, scales))
-        opt = optax.lbfgs()
+        opt = optax.lbfgs(memory_size=cfg.lbfgs_memory)
         value_and_grad = optax.value_and_grad_from_state(loss)
 
         @jax.jit
