@@ -34,12 +34,11 @@ from crinfer.core.errors import ConfigurationError
 from crinfer.emulators.pinn.emulator import PINNEmulator
 from crinfer.emulators.pinn.reference import parameter_values, reference_psi
 from crinfer.emulators.pinn.residual import psi as psi_from_model
-from crinfer.emulators.pinn.train import PINNTrainer, TrainConfig, sample_points, scaled_residuals
+from crinfer.emulators.pinn.train import WEIGHTINGS, PINNTrainer, TrainConfig, sample_points, scaled_residuals
 from crinfer.emulators.pinn.validation import relative_errors, where_largest
 
 FIT_BATCH = 4096
 FIT_SCHEDULE = dict(init_value=1e-3, transition_steps=1000, decay_rate=0.7)   # Adam's learning rate
-WEIGHTINGS = ("amplitude", "relative")
 
 
 def fit_grid(emu: PINNEmulator):
