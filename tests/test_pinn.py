@@ -309,6 +309,10 @@ def test_problem_rejects_bad_input_by_name():
         TrainConfig(adam_weighting="radial")
     with pytest.raises(ConfigurationError, match="lbfgs_memory = 0 must be >= 1"):
         TrainConfig(lbfgs_memory=0)
+    with pytest.raises(ConfigurationError, match=r"steps = 0 must be >= 1, or 0 \(no Adam phase\) with lbfgs_steps >= 1 \(got 0\)"):
+        TrainConfig(steps=0)
+    with pytest.raises(ConfigurationError, match="steps = -1 must be >= 1"):
+        TrainConfig(steps=-1, lbfgs_steps=10)
 
 
 def test_unit_coordinates_round_trip():
@@ -603,6 +607,24 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
         "name": "tiny", "created": back.card.created,
         "weights_sha256": hashlib.sha256((tmp_path / "out" / "weights.safetensors").read_bytes()).hexdigest()}
     assert "warm_start" not in back.card.metrics
+    # steps = 0: the warm start refined by L-BFGS alone, on slices balanced at the start
+    refine = tmp_path / "refine.toml"
+    refine.write_text(recipe.read_text().replace('name = "tiny"', 'name = "tiny"\nwarm_start = "out"').replace(
+        "\nsteps = 20\n", "\nsteps = 0\n"))
+    drawn.clear()
+    refined = train_recipe(refine, tmp_path / "refined", progress=False)
+    (lbfgs,) = drawn
+    np.testing.assert_array_equal(np.asarray(lbfgs["model"].morphology.out.v), np.asarray(back.model.morphology.out.v))
+    assert float(jnp.mean(lbfgs["weights"])) == pytest.approx(1.0) and float(jnp.std(lbfgs["weights"])) > 1e-3
+    refined_objective = lambda m: float(jnp.sum(lbfgs["weights"] * _bin_losses(
+        m, emu.problem, lbfgs["pts"], 1.0, lbfgs["scales"])))
+    assert refined_objective(refined.model) < 0.99 * refined_objective(back.model)
+    assert refined.card.metrics["steps"] == 0 and refined.card.metrics["warm_start"]["name"] == "tiny"
+    zero = tmp_path / "zero.toml"                               # nothing to refine
+    zero.write_text(recipe.read_text().replace("\nsteps = 20\n", "\nsteps = 0\n"))
+    with pytest.raises(ConfigurationError, match="steps = 0 .* needs a warm_start"):
+        train_recipe(zero, tmp_path / "zero_out", progress=False)
+    assert not (tmp_path / "zero_out").exists()
     one = tmp_path / "one.toml"
     one.write_text(cond.read_text().replace('warm_start = "out"', 'warm_start = "cond_out"').replace(
         ", D0 = [2.0, 6.0]", ""))

@@ -4,7 +4,8 @@ A recipe has [problem] (PINNProblem fields), [architecture], [train] (TrainConfi
 [train.quick] (overrides for the CPU-sized variant used by the tests), and optionally
 ``warm_start = "<folder of another artifact>"`` (relative to the recipe's folder; a one-species
 artifact can start a several-species recipe, every output from its one, and a fixed-parameter
-artifact a conditional recipe, at its fixed solution for every parameter point).
+artifact a conditional recipe, at its fixed solution for every parameter point). A recipe with a
+warm start and ``steps = 0`` only refines it with L-BFGS (``lbfgs_steps`` >= 1).
 """
 from __future__ import annotations
 
@@ -146,6 +147,9 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
             model = widen_outputs(model, len(problem.species))
         if len(start.problem.names) != len(problem.names):
             model = widen_inputs(model, len(problem.names))
+    if config.steps == 0 and (model is None or fit_seconds is not None):
+        raise ConfigurationError(f"{path}: steps = 0 (no Adam phase: L-BFGS refinement only) needs a warm_start "
+                                 "to refine and no --fit-seconds (there are no Adam steps to fit)")
     fitted = {}                         # the card's record of a schedule fitted to a time budget
     if fit_seconds is not None:
         config, fitted["fitted_schedule"] = _fitted_config(config, out, fit_seconds, problem, arch, model)

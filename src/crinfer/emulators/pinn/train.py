@@ -64,10 +64,13 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("steps", "batch", "decay_steps", "energy_bins", "balance_every", "resample_every",
+        for name in ("batch", "decay_steps", "energy_bins", "balance_every", "resample_every",
                      "pool_factor", "checkpoint_every", "lbfgs_memory"):
             if int(getattr(self, name)) < 1:
                 raise ConfigurationError(f"TrainConfig.{name} = {getattr(self, name)!r} must be >= 1")
+        if int(self.steps) < 0 or int(self.steps) == 0 and int(self.lbfgs_steps) < 1:
+            raise ConfigurationError(f"TrainConfig.steps = {self.steps!r} must be >= 1, or 0 (no Adam phase) "
+                                     f"with lbfgs_steps >= 1 (got {self.lbfgs_steps!r})")
         if self.batch % (2 * self.energy_bins):
             raise ConfigurationError(f"TrainConfig.batch = {self.batch} must be a multiple of "
                                      f"2 * energy_bins = {2 * self.energy_bins}")
@@ -251,11 +254,7 @@ class PINNTrainer:
                 lw = self.loss_weight(self.step)
                 lw_traced = jnp.float32(lw)   # a Python float would be static under filter_jit: one compile per step
                 if self.step % cfg.balance_every == 0:
-                    self.key, k = jax.random.split(self.key)
-                    norms = self._grad_norms(self.model, k, lw_traced)
-                    new = jnp.sum(norms) / jnp.maximum(norms, 1e-30)
-                    new = new / jnp.mean(new)
-                    self.weights = new if self.step == 0 else 0.9 * self.weights + 0.1 * new
+                    self._balance(lw_traced)
                 if self.step % cfg.resample_every == 0 and self.step > 0:
                     self.key, k = jax.random.split(self.key)
                     self.rad_points = self._resample(self.model, k, lw_traced)
@@ -278,11 +277,14 @@ class PINNTrainer:
         return self.history
 
     def refine_lbfgs(self, steps: int | None = None, n_points: int | None = None, progress: bool = True):
-        """Full-batch L-BFGS (optax, zoom line search) on a fixed collocation set; appends to history."""
+        """Full-batch L-BFGS (optax, zoom line search) on a fixed collocation set; appends to history.
+        Run at step 0 (a warm start refined without an Adam phase), it first balances the slices."""
         from rich.progress import Progress
 
         cfg, problem = self.config, self.problem
         steps, n_points = steps or cfg.lbfgs_steps, n_points or cfg.lbfgs_points
+        if self.step == 0:              # straight after a warm start: no Adam phase has balanced the slices
+            self._balance(jnp.float32(1.0))
         pts, scales = self._lbfgs_points(max(n_points // (2 * cfg.energy_bins), 1))
         params, static = eqx.partition(self.model, eqx.is_array)
         weights = self.weights
@@ -311,6 +313,15 @@ class PINNTrainer:
                     bar.update(task, completed=i, description=f"L-BFGS loss {value:.3e}")
         self.model = eqx.combine(params, static)
         return self.history
+
+    def _balance(self, loss_weight):
+        """Gradient-norm balancing of the energy slices: w_k = sum_j |grad L_j| / |grad L_k|,
+        normalised to mean 1; taken as is at step 0, as a 0.9 moving average after."""
+        self.key, k = jax.random.split(self.key)
+        norms = self._grad_norms(self.model, k, loss_weight)
+        new = jnp.sum(norms) / jnp.maximum(norms, 1e-30)
+        new = new / jnp.mean(new)
+        self.weights = new if self.step == 0 else 0.9 * self.weights + 0.1 * new
 
     def _lbfgs_points(self, per_bin: int):
         """L-BFGS's fixed collocation set (half uniform, half RAD against the current model),
