@@ -12,7 +12,8 @@ DIR/summary.json with, per recipe: median/p95/max relative error over the valida
 (r <= 0.95 R_h, |z| <= 0.95 z_h, 1e-1..1e6 GeV; over held-out parameter points for the
 conditional recipe; pooled over the species, and per species under the species' name, for the
 two-species recipe), infer_10k_ms and its device, the reference series' time for the same
-10k values, training time, steps and peak memory; under "local", per species, the same figures
+10k values, training time, steps and peak memory (the card's; train_seconds_with_warm_starts adds
+the recorded warm starts' seconds); under "local", per species, the same figures
 for the inner Galaxy (r <= 12 kpc, |z| <= 2 kpc of the grid) and at the Sun (r = 8.5 kpc, z = 0,
 57 energies), pooled over the parameter points; under "largest", per species, where the maximum
 sits (r, z, E, parameter point) and the maximum at each grid radius; and
@@ -33,7 +34,7 @@ import numpy as np
 
 from crinfer.emulators.pinn.emulator import PINNEmulator, problem_hash
 from crinfer.emulators.pinn.problem import R_SUN, PINNProblem
-from crinfer.emulators.pinn.recipe import load_recipe, train_recipe
+from crinfer.emulators.pinn.recipe import load_recipe, seconds_with_warm_starts, train_recipe
 from crinfer.emulators.pinn.reference import reference_psi
 from crinfer.emulators.pinn.validation import heldout_parameters, relative_errors, summarise, where_largest
 
@@ -171,7 +172,8 @@ def main(argv=None) -> dict:
         if emu is None:
             summary[label] = {"status": origin}
             continue
-        entry = {"origin": origin, "card_metrics": emu.card.metrics}
+        entry = {"origin": origin, "card_metrics": emu.card.metrics,
+                 "train_seconds_with_warm_starts": seconds_with_warm_starts(emu.card.metrics)}
         pb = emu.problem
         thetas = heldout_parameters(emu, HELDOUT["quick" if args.quick else "full"]) if pb.names else np.zeros((1, 0))
         per = {sp: [relative_errors(emu, t, species=sp) for t in thetas] for sp in pb.species}

@@ -18,7 +18,7 @@ from crinfer.emulators.artifact import ModelCard
 from crinfer.emulators.pinn.emulator import PINNEmulator, model_weights, problem_hash
 from crinfer.emulators.pinn.networks import architecture
 from crinfer.emulators.pinn.problem import PINNProblem
-from crinfer.emulators.pinn.recipe import fit_schedule, train_recipe, warn_if_trials_differ
+from crinfer.emulators.pinn.recipe import fit_schedule, seconds_with_warm_starts, train_recipe, warn_if_trials_differ
 from crinfer.emulators.pinn.reference import reference_psi
 from crinfer.emulators.pinn.validation import validate, where_largest
 from crinfer.emulators.pinn.residual import residual, u_value
@@ -602,9 +602,10 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
         "steps = 20\n", "steps = 2\n").replace("lbfgs_steps = 5", "lbfgs_steps = 0"))
     started = train_recipe(cond, tmp_path / "cond_out", progress=False)
     assert started.problem.names == ("z_h", "D0") and started.card.metrics["steps"] == 2
-    assert started.card.metrics["warm_start"] == {      # the card names the weights it started from
+    assert started.card.metrics["warm_start"] == {      # the card names the weights it started from, and their training
         "name": "tiny", "created": back.card.created,
-        "weights_sha256": hashlib.sha256((tmp_path / "out" / "weights.safetensors").read_bytes()).hexdigest()}
+        "weights_sha256": hashlib.sha256((tmp_path / "out" / "weights.safetensors").read_bytes()).hexdigest(),
+        **{k: metrics[k] for k in ("steps", "device", "train_seconds_this_run", "final_loss")}}
     assert "warm_start" not in back.card.metrics
     # steps = 0: the warm start refined by L-BFGS alone, on slices balanced at the start
     refine = tmp_path / "refine.toml"
@@ -617,6 +618,15 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
     assert float(jnp.mean(lbfgs["weights"])) == pytest.approx(1.0) and float(jnp.std(lbfgs["weights"])) > 1e-3
     assert objective(lbfgs, refined.model) < 0.99 * objective(lbfgs, back.model)
     assert refined.card.metrics["steps"] == 0 and refined.card.metrics["warm_start"]["name"] == "tiny"
+    # a refinement of the refinement keeps the whole chain, and its seconds add up along it
+    twice = tmp_path / "twice.toml"
+    twice.write_text(refine.read_text().replace('warm_start = "out"', 'warm_start = "refined"').replace(
+        "lbfgs_steps = 5", "lbfgs_steps = 1"))
+    chain = train_recipe(twice, tmp_path / "twice", progress=False).card.metrics
+    assert chain["warm_start"]["warm_start"] == refined.card.metrics["warm_start"]
+    assert chain["warm_start"]["final_loss"] == refined.card.metrics["final_loss"]
+    assert seconds_with_warm_starts(chain) == pytest.approx(sum(
+        m["train_seconds_this_run"] for m in (chain, refined.card.metrics, metrics)))
     zero = tmp_path / "zero.toml"                               # nothing to refine
     zero.write_text(recipe.read_text().replace("\nsteps = 20\n", "\nsteps = 0\n"))
     with pytest.raises(ConfigurationError, match="steps = 0 .* needs a warm_start"):

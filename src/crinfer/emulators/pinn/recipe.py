@@ -110,6 +110,24 @@ def warn_if_trials_differ(start: PINNProblem, problem: PINNProblem, source) -> N
                       "trial functions", stacklevel=3)
 
 
+def warm_start_record(card: ModelCard, weights) -> dict:
+    """What a card records of the artifact its run started from: name, creation time, the sha256
+    of its weights file ``weights``, and how that artifact was trained (steps, device, seconds,
+    final loss, and its own warm start, so that a chain of refinements keeps every stage)."""
+    kept = ("steps", "device", "train_seconds_this_run", "final_loss", "warm_start")
+    return dict(name=card.name, created=card.created,
+                weights_sha256=hashlib.sha256(Path(weights).read_bytes()).hexdigest(),
+                **{k: card.metrics[k] for k in kept if k in card.metrics})
+
+
+def seconds_with_warm_starts(metrics: dict) -> float:
+    """Training seconds of this run and of every warm start its card records (s); a lower bound
+    where a card in the chain records only its start's name, time and sha256 (cards written
+    before session 35, 2026-12-06)."""
+    start = metrics.get("warm_start", {})
+    return metrics.get("train_seconds_this_run", 0.0) + (seconds_with_warm_starts(start) if start else 0.0)
+
+
 def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progress: bool = True,
                  seconds: float | None = None, fit_seconds: float | None = None) -> PINNEmulator:
     """Train the recipe at ``path`` into the artifact folder ``out`` (checkpoints resume).
@@ -140,9 +158,7 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
                                      "or number of species")
         warn_if_trials_differ(start.problem, problem, source)
         model, arch["log_scale0"] = start.model, start.arch["log_scale0"]
-        started_from = dict(warm_start=dict(
-            name=start.card.name, created=start.card.created,
-            weights_sha256=hashlib.sha256((source / "weights.safetensors").read_bytes()).hexdigest()))
+        started_from = dict(warm_start=warm_start_record(start.card, source / "weights.safetensors"))
         if len(start.problem.species) != len(problem.species):
             model = widen_outputs(model, len(problem.species))
         if len(start.problem.names) != len(problem.names):
