@@ -2,6 +2,7 @@
 artifact, guard, gradients, deterministic resumable training."""
 import dataclasses
 import hashlib
+import json
 import math
 import warnings
 from pathlib import Path
@@ -622,7 +623,10 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
     twice = tmp_path / "twice.toml"
     twice.write_text(refine.read_text().replace('warm_start = "out"', 'warm_start = "refined"').replace(
         "lbfgs_steps = 5", "lbfgs_steps = 1"))
-    chain = train_recipe(twice, tmp_path / "twice", progress=False).card.metrics
+    chain = train_recipe(twice, tmp_path / "twice", progress=False, seed=7).card.metrics
+    first, second = (run["pts"][:, :16] for run in drawn)     # the uniform halves: seed 7 draws new ones
+    assert not np.array_equal(np.asarray(first), np.asarray(second))
+    assert json.loads((tmp_path / "twice" / "spec.json").read_text())["train"]["seed"] == 7
     assert chain["warm_start"]["warm_start"] == refined.card.metrics["warm_start"]
     assert chain["warm_start"]["final_loss"] == refined.card.metrics["final_loss"]
     assert seconds_with_warm_starts(chain) == pytest.approx(sum(

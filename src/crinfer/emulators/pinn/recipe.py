@@ -129,7 +129,8 @@ def seconds_with_warm_starts(metrics: dict) -> float:
 
 
 def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progress: bool = True,
-                 seconds: float | None = None, fit_seconds: float | None = None) -> PINNEmulator:
+                 seconds: float | None = None, fit_seconds: float | None = None,
+                 seed: int | None = None) -> PINNEmulator:
     """Train the recipe at ``path`` into the artifact folder ``out`` (checkpoints resume).
 
     ``seconds``: stop early (after a checkpoint) once this much wall time has passed, for
@@ -137,6 +138,8 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
     ``fit_seconds``: first time the Adam step here, then run as many steps as fit in this many
     seconds with the recipe's learning-rate decay stretched over them (:func:`fit_schedule`);
     the fitted schedule is kept in ``out/fitted_schedule.json``, the card and the spec.
+    ``seed``: in place of the recipe's [train] seed (the spec records the one used); each round of
+    an in-place refinement needs its own, or its uniform collocation points repeat the last round's.
     """
     recipe = load_recipe(path)
     out = Path(out)
@@ -144,6 +147,8 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
         raise FileExistsError(f"{out} already holds a trained PINN; pass overwrite=True (--overwrite)")
     problem = PINNProblem(**recipe.get("problem", {}))
     config = train_config(recipe, quick)
+    if seed is not None:
+        config = replace(config, seed=int(seed))
     arch = architecture(**recipe.get("architecture", {}))
     arch["log_scale0"] = initial_log_scale(problem)
     model, started_from = None, {}
