@@ -21,7 +21,7 @@ import numpy as np
 
 from crinfer.emulators.pinn.emulator import PINNEmulator
 from crinfer.emulators.pinn.recipe import load_recipe, train_config
-from crinfer.emulators.pinn.train import PINNTrainer, _bin_losses, sample_points, scaled_residuals
+from crinfer.emulators.pinn.train import PINNTrainer, sample_points, scaled_residuals
 
 
 def objectives_on_fresh_draws(emu: PINNEmulator, config, draws: int) -> list[tuple[float, float]]:
@@ -30,12 +30,10 @@ def objectives_on_fresh_draws(emu: PINNEmulator, config, draws: int) -> list[tup
     out = []
     for i in range(draws):
         trainer = PINNTrainer(emu.problem, replace(config, seed=100 + i), model=emu.model)
-        trainer._balance(jnp.float32(1.0))
-        pts, scales = trainer._lbfgs_points(max(config.lbfgs_points // (2 * config.energy_bins), 1))
+        pts, scales = trainer.lbfgs_collocation()
         half = pts.shape[1] // 2
-        whole = _bin_losses(emu.model, emu.problem, pts, 1.0, scales)
-        uniform = _bin_losses(emu.model, emu.problem, pts[:, :half], 1.0, scales[:, :half])
-        out.append((float(jnp.sum(trainer.weights * whole)), float(jnp.sum(trainer.weights * uniform))))
+        out.append((float(trainer.lbfgs_objective(emu.model, pts, scales)),
+                    float(trainer.lbfgs_objective(emu.model, pts[:, :half], scales[:, :half]))))
     return out
 
 

@@ -281,15 +281,11 @@ class PINNTrainer:
         Run at step 0 (a warm start refined without an Adam phase), it first balances the slices."""
         from rich.progress import Progress
 
-        cfg, problem = self.config, self.problem
-        steps, n_points = steps or cfg.lbfgs_steps, n_points or cfg.lbfgs_points
-        if self.step == 0:              # straight after a warm start: no Adam phase has balanced the slices
-            self._balance(jnp.float32(1.0))
-        pts, scales = self._lbfgs_points(max(n_points // (2 * cfg.energy_bins), 1))
+        steps = steps or self.config.lbfgs_steps
+        pts, scales = self.lbfgs_collocation(n_points)
         params, static = eqx.partition(self.model, eqx.is_array)
-        weights = self.weights
-        loss = lambda p: jnp.sum(weights * _bin_losses(eqx.combine(p, static), problem, pts, 1.0, scales))
-        opt = optax.lbfgs(memory_size=cfg.lbfgs_memory)
+        loss = lambda p: self.lbfgs_objective(eqx.combine(p, static), pts, scales)
+        opt = optax.lbfgs(memory_size=self.config.lbfgs_memory)
         value_and_grad = optax.value_and_grad_from_state(loss)
 
         @jax.jit
@@ -313,6 +309,20 @@ class PINNTrainer:
                     bar.update(task, completed=i, description=f"L-BFGS loss {value:.3e}")
         self.model = eqx.combine(params, static)
         return self.history
+
+    def lbfgs_collocation(self, n_points: int | None = None):
+        """L-BFGS's fixed collocation set of ``n_points`` (default ``lbfgs_points``; half uniform,
+        half RAD against the current model) and its frozen point scales. At step 0 (straight after a
+        warm start, no Adam phase has balanced the energy slices) it balances them first."""
+        n_points = n_points or self.config.lbfgs_points
+        if self.step == 0:
+            self._balance(jnp.float32(1.0))
+        return self._lbfgs_points(max(n_points // (2 * self.config.energy_bins), 1))
+
+    def lbfgs_objective(self, model, pts, scales):
+        """L-BFGS's objective: the slice-weighted sum of the mean squared scaled residuals of
+        ``model`` at ``pts`` (from :meth:`lbfgs_collocation`), the IC term at full weight."""
+        return jnp.sum(self.weights * _bin_losses(model, self.problem, pts, 1.0, scales))
 
     def _balance(self, loss_weight):
         """Gradient-norm balancing of the energy slices: w_k = sum_j |grad L_j| / |grad L_k|,
