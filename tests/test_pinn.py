@@ -314,6 +314,8 @@ def test_problem_rejects_bad_input_by_name():
         TrainConfig(steps=0)
     with pytest.raises(ConfigurationError, match="steps = -1 must be >= 1"):
         TrainConfig(steps=-1, lbfgs_steps=10)
+    with pytest.raises(ConfigurationError, match=r"rho_max = 0.9 must be in \(0.95, 1\]"):
+        TrainConfig(rho_max=0.9)
 
 
 def test_unit_coordinates_round_trip():
@@ -449,6 +451,19 @@ def test_collocation_stays_below_the_energy_ceiling_where_the_residual_is_finite
     assert np.isfinite(np.asarray(at(jnp.float32(X_TOP)))).all()
     pts = sample_points(jax.random.key(3), pb, 4096, 8)
     assert float(pts[..., 2].max()) <= X_TOP and float(pts[..., 2].min()) >= -1.0
+
+
+def test_rho_max_keeps_every_collocation_draw_inside_it():
+    """rho_max < 1 leaves the strip rho_max R_h < r < R_h out of Adam's batches, RAD's draws and
+    L-BFGS's set alike (the (b) refinement of docs/pinn.md), and still spans the validated domain."""
+    pb = PINNProblem()
+    cfg = TrainConfig(steps=2, batch=256, energy_bins=2, pool_factor=2, balance_every=1, resample_every=1,
+                      lbfgs_points=512, rho_max=0.97)
+    trainer = PINNTrainer(pb, cfg, TINY)
+    trainer.run(2, progress=False)
+    pts, _ = trainer.lbfgs_collocation()
+    for rho in (trainer.rad_points[..., 0], pts[..., 0]):
+        assert 0.95 < float(rho.max()) <= 0.97
 
 
 def test_relative_weighting_is_the_residual_over_u_inside_the_validated_domain():

@@ -34,7 +34,7 @@ from crinfer.core.errors import ConfigurationError
 
 from .networks import FactorisedPINN, architecture
 from .problem import PINNProblem
-from .residual import edge_hard_factor, residual, trial_gain
+from .residual import EDGE, edge_hard_factor, residual, trial_gain
 
 # how each phase scales the residual (point_scales): adam_weighting, lbfgs_weighting
 WEIGHTINGS = ("amplitude", "relative")
@@ -61,6 +61,7 @@ class TrainConfig:
     lbfgs_memory: int = 10
     lbfgs_weighting: str = "amplitude"
     adam_weighting: str = "amplitude"
+    rho_max: float = 1.0
     seed: int = 0
 
     def __post_init__(self):
@@ -78,6 +79,9 @@ class TrainConfig:
             if getattr(self, name) not in WEIGHTINGS:
                 raise ConfigurationError(f"TrainConfig.{name} = {getattr(self, name)!r}; allowed: "
                                          f"{', '.join(WEIGHTINGS)}")
+        if not EDGE < self.rho_max <= 1:
+            raise ConfigurationError(f"TrainConfig.rho_max = {self.rho_max!r} must be in ({EDGE}, 1]: the "
+                                     f"collocation covers the validated domain, r <= {EDGE} R_h")
         if not self.lr > 0 or not 0 < self.decay_rate <= 1:
             raise ConfigurationError(f"lr = {self.lr} must be > 0 and decay_rate = {self.decay_rate} in (0, 1]")
 
@@ -102,13 +106,13 @@ def new_model(problem: PINNProblem, arch: dict, key) -> FactorisedPINN:
 X_TOP = 1.0 - 1e-5
 
 
-def sample_points(key, problem: PINNProblem, n_per_bin: int, n_bins: int):
-    """(n_bins, n_per_bin, 3 + P) collocation points: rho uniform, half of zeta uniform and half
-    drawn as U^3 (denser at the disc), x stratified in ``n_bins`` slices (at most X_TOP), a
-    uniform in [-1, 1]."""
+def sample_points(key, problem: PINNProblem, n_per_bin: int, n_bins: int, rho_max: float = 1.0):
+    """(n_bins, n_per_bin, 3 + P) collocation points: rho uniform up to ``rho_max``, half of zeta
+    uniform and half drawn as U^3 (denser at the disc), x stratified in ``n_bins`` slices (at most
+    X_TOP), a uniform in [-1, 1]."""
     k_r, k_z, k_m, k_x, k_a = jax.random.split(key, 5)
     shape = (n_bins, n_per_bin)
-    rho = jax.random.uniform(k_r, shape, jnp.float32, minval=1e-3, maxval=1.0)
+    rho = jax.random.uniform(k_r, shape, jnp.float32, minval=1e-3, maxval=rho_max)
     zu = jax.random.uniform(k_z, shape, jnp.float32)
     zeta = jnp.where(jax.random.bernoulli(k_m, 0.5, shape), zu, zu**3)
     edges = jnp.linspace(-1.0, 1.0, n_bins + 1, dtype=jnp.float32)
@@ -165,7 +169,7 @@ def _rad_select(key, problem, model, pool, n_keep, loss_weight, weighting="ampli
 
 @functools.lru_cache(maxsize=8)
 def _compiled(problem_json: str, batch: int, energy_bins: int, pool_factor: int, clip_norm: float,
-              weighting: str):
+              weighting: str, rho_max: float):
     """The jitted step, gradient-norm and RAD functions, shared by trainers of one problem,
     batch layout and weighting (so that a resumed or repeated run, or one with another schedule,
     does not compile again)."""
@@ -175,7 +179,7 @@ def _compiled(problem_json: str, batch: int, energy_bins: int, pool_factor: int,
 
     @eqx.filter_jit
     def train_step(model, opt_state, key, rad_points, weights, loss_weight, lr):
-        fresh = sample_points(key, problem, n_half, n_bins)
+        fresh = sample_points(key, problem, n_half, n_bins, rho_max)
         pts = jnp.concatenate([fresh, rad_points], axis=1)
 
         def total(m):
@@ -189,7 +193,7 @@ def _compiled(problem_json: str, batch: int, energy_bins: int, pool_factor: int,
 
     @eqx.filter_jit
     def grad_norms(model, key, loss_weight):
-        pts = sample_points(key, problem, 2 * n_half, n_bins)
+        pts = sample_points(key, problem, 2 * n_half, n_bins, rho_max)
 
         def one(k):
             g = eqx.filter_grad(lambda m: _bin_losses(m, problem, pts, loss_weight, weighting=weighting)[k])(model)
@@ -200,7 +204,7 @@ def _compiled(problem_json: str, batch: int, energy_bins: int, pool_factor: int,
     @eqx.filter_jit
     def resample(model, key, loss_weight):
         k_pool, k_pick = jax.random.split(key)
-        pool = sample_points(k_pool, problem, pool_factor * n_half, n_bins)
+        pool = sample_points(k_pool, problem, pool_factor * n_half, n_bins, rho_max)
         return _rad_select(k_pick, problem, model, pool, n_half, loss_weight, weighting)
 
     return train_step, grad_norms, resample
@@ -232,11 +236,11 @@ class PINNTrainer:
         self.history: list[dict] = []
         self.n_half = config.batch // (2 * config.energy_bins)
         self.key, k = jax.random.split(self.key)
-        self.rad_points = sample_points(k, problem, self.n_half, config.energy_bins)
+        self.rad_points = sample_points(k, problem, self.n_half, config.energy_bins, config.rho_max)
         # no sort_keys: the order of ``ranges`` is the order of the network's parameter inputs
         self._train_step, self._grad_norms, self._resample = _compiled(
             json.dumps(problem.to_dict()), config.batch, config.energy_bins, config.pool_factor, config.clip_norm,
-            config.adam_weighting)
+            config.adam_weighting, config.rho_max)
 
     def loss_weight(self, step: int) -> float:
         c = self.config.curriculum_steps
@@ -338,8 +342,8 @@ class PINNTrainer:
         ``per_bin`` points of each kind in each energy slice, and its frozen point scales."""
         cfg, problem, model = self.config, self.problem, self.model
         self.key, k_uniform, k_pool, k_pick = jax.random.split(self.key, 4)
-        pool = sample_points(k_pool, problem, cfg.pool_factor * per_bin, cfg.energy_bins)
-        pts = jnp.concatenate([sample_points(k_uniform, problem, per_bin, cfg.energy_bins),
+        pool = sample_points(k_pool, problem, cfg.pool_factor * per_bin, cfg.energy_bins, cfg.rho_max)
+        pts = jnp.concatenate([sample_points(k_uniform, problem, per_bin, cfg.energy_bins, cfg.rho_max),
                                _rad_select(k_pick, problem, model, pool, per_bin, 1.0, cfg.lbfgs_weighting)],
                               axis=1)
         return pts, point_scales(model, pts, problem, weighting=cfg.lbfgs_weighting)
