@@ -171,7 +171,7 @@ def _rad_select(key, problem, model, pool, n_keep, loss_weight, weighting="ampli
 def _compiled(problem_json: str, batch: int, energy_bins: int, pool_factor: int, clip_norm: float,
               weighting: str, rho_max: float):
     """The jitted step, gradient-norm and RAD functions, shared by trainers of one problem,
-    batch layout and weighting (so that a resumed or repeated run, or one with another schedule,
+    batch layout, weighting and collocation radius (so that a resumed or repeated run, or one with another schedule,
     does not compile again)."""
     problem = PINNProblem.from_dict(json.loads(problem_json))
     optimiser = _optimiser(clip_norm)
@@ -318,10 +318,16 @@ class PINNTrainer:
         """L-BFGS's fixed collocation set of ``n_points`` (default ``lbfgs_points``; half uniform,
         half RAD against the current model) and its frozen point scales. At step 0 (straight after a
         warm start, no Adam phase has balanced the energy slices) it balances them first."""
-        n_points = n_points or self.config.lbfgs_points
+        cfg, problem, model = self.config, self.problem, self.model
+        per_bin = max((n_points or cfg.lbfgs_points) // (2 * cfg.energy_bins), 1)
         if self.step == 0:
             self._balance(jnp.float32(1.0))
-        return self._lbfgs_points(max(n_points // (2 * self.config.energy_bins), 1))
+        self.key, k_uniform, k_pool, k_pick = jax.random.split(self.key, 4)
+        pool = sample_points(k_pool, problem, cfg.pool_factor * per_bin, cfg.energy_bins, cfg.rho_max)
+        pts = jnp.concatenate([sample_points(k_uniform, problem, per_bin, cfg.energy_bins, cfg.rho_max),
+                               _rad_select(k_pick, problem, model, pool, per_bin, 1.0, cfg.lbfgs_weighting)],
+                              axis=1)
+        return pts, point_scales(model, pts, problem, weighting=cfg.lbfgs_weighting)
 
     def lbfgs_objective(self, model, pts, scales):
         """L-BFGS's objective: the slice-weighted sum of the mean squared scaled residuals of
@@ -336,17 +342,6 @@ class PINNTrainer:
         new = jnp.sum(norms) / jnp.maximum(norms, 1e-30)
         new = new / jnp.mean(new)
         self.weights = new if self.step == 0 else 0.9 * self.weights + 0.1 * new
-
-    def _lbfgs_points(self, per_bin: int):
-        """L-BFGS's fixed collocation set (half uniform, half RAD against the current model),
-        ``per_bin`` points of each kind in each energy slice, and its frozen point scales."""
-        cfg, problem, model = self.config, self.problem, self.model
-        self.key, k_uniform, k_pool, k_pick = jax.random.split(self.key, 4)
-        pool = sample_points(k_pool, problem, cfg.pool_factor * per_bin, cfg.energy_bins, cfg.rho_max)
-        pts = jnp.concatenate([sample_points(k_uniform, problem, per_bin, cfg.energy_bins, cfg.rho_max),
-                               _rad_select(k_pick, problem, model, pool, per_bin, 1.0, cfg.lbfgs_weighting)],
-                              axis=1)
-        return pts, point_scales(model, pts, problem, weighting=cfg.lbfgs_weighting)
 
     # -- checkpoints ------------------------------------------------------------------------
     def _seconds_so_far(self) -> float:
