@@ -582,17 +582,22 @@ def test_training_reduces_the_residual_and_resumes_bit_for_bit(tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
-def test_collocation_gap_shows_an_lbfgs_fit_of_too_few_points(experiment_module):
+def test_collocation_gap_shows_an_lbfgs_fit_of_too_few_points(experiment_module, capsys):
     """L-BFGS on 32 points for ~1,000 weights fits the points, not the equation: its objective on
-    fresh draws of the same kind of set (experiments/pinn_collocation_gap.py) is far above its own."""
+    fresh draws of the same kind of set (experiments/pinn_collocation_gap.py) is far above its own.
+    Outside a terminal (pytest's captured stdout, a batch job's log) the bar's lines are printed."""
     gap = experiment_module("pinn_collocation_gap")
     pb = PINNProblem()
     cfg = TrainConfig(steps=0, batch=32, energy_bins=2, pool_factor=2, lbfgs_steps=100, lbfgs_points=32, seed=3)
     start = _emulator(pb)
     before = gap.objectives_on_fresh_draws(start, cfg, 2)
     trainer = PINNTrainer(pb, cfg, model=start.model)
-    trainer.refine_lbfgs(progress=False)
+    capsys.readouterr()
+    trainer.refine_lbfgs(progress=True)
     own = trainer.history[-1]["loss"]
+    logged = [line.split() for line in capsys.readouterr().out.splitlines() if line]
+    assert [line[:2] for line in logged] == [["L-BFGS", "50/100"], ["L-BFGS", "100/100"]]
+    assert float(logged[-1][3]) == pytest.approx(own, rel=1e-4)
     after = gap.objectives_on_fresh_draws(PINNEmulator(pb, trainer.model, start.arch, start.card), cfg, 2)
     assert own < 0.01 * min(b for b, _ in before), (own, before)      # L-BFGS fitted its points...
     assert min(a for a, _ in after) > 20 * own, (own, after)            # ...more than the equation

@@ -221,6 +221,12 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     return config.lr * config.decay_rate ** (step / config.decay_steps)
 
 
+def _log_line(bar, text: str):
+    """A batch job's log has no live bar (stdout is not a terminal): print the bar's line there instead."""
+    if not bar.disable and not bar.console.is_terminal:
+        bar.console.print(text)
+
+
 class PINNTrainer:
     """Holds the model, the optimiser state and the collocation set of one training run."""
 
@@ -276,6 +282,7 @@ class PINNTrainer:
                                              bins=[float(b) for b in bins],
                                              seconds=time.perf_counter() - start))
                     bar.update(task, completed=self.step, description=f"PINN loss {loss:.3e}")
+                    _log_line(bar, f"step {self.step}/{target}  loss {loss:.4e}  {self.history[-1]['seconds']:.0f} s")
                 if checkpoint_dir is not None and (self.step % cfg.checkpoint_every == 0 or self.step == target):
                     self.save_checkpoint(checkpoint_dir)
         return self.history
@@ -311,6 +318,7 @@ class PINNTrainer:
                     self.history.append(dict(step=self.step + i, loss=value, loss_weight=1.0, bins=[],
                                              seconds=time.perf_counter() - start, phase="lbfgs"))
                     bar.update(task, completed=i, description=f"L-BFGS loss {value:.3e}")
+                    _log_line(bar, f"L-BFGS {i}/{steps}  loss {value:.4e}  {self.history[-1]['seconds']:.0f} s")
         self.model = eqx.combine(params, static)
         return self.history
 
