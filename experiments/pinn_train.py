@@ -7,7 +7,8 @@
     python experiments/pinn_train.py emulators/pinn_d_conditional/refine.toml --overwrite --seed 4   # a refinement round
 
 The artifact goes to the recipe's folder unless --out is given; --seconds stops after the first
-checkpoint past that wall time (device sessions have a budget), and a later run resumes;
+checkpoint past that wall time (device sessions have a budget), and a later run resumes; the
+L-BFGS phase (no checkpoints) starts only with time left and stops after the iteration past it;
 --fit-seconds times the Adam step first and stretches the recipe's schedule (steps and
 learning-rate decay) to that many seconds (DIR/fitted_schedule.json records it).
 """
@@ -24,7 +25,7 @@ def main(argv=None):
     ap.add_argument("recipe", type=Path)
     ap.add_argument("--out", type=Path, default=None, help="artifact folder (default: the recipe's)")
     ap.add_argument("--quick", action="store_true", help="the recipe's CPU-sized [train.quick] variant")
-    ap.add_argument("--seconds", type=float, default=None, help="stop after a checkpoint past this wall time")
+    ap.add_argument("--seconds", type=float, default=None, help="stop after a checkpoint (or L-BFGS iteration) past this wall time")
     ap.add_argument("--fit-seconds", type=float, default=None,
                     help="run as many Adam steps as fit in this wall time, the recipe's decay stretched over them")
     ap.add_argument("--seed", type=int, default=None,

@@ -656,11 +656,14 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
     assert float(jnp.mean(lbfgs["weights"])) == pytest.approx(1.0) and float(jnp.std(lbfgs["weights"])) > 1e-3
     assert objective(lbfgs, refined.model) < 0.99 * objective(lbfgs, back.model)
     assert refined.card.metrics["steps"] == 0 and refined.card.metrics["warm_start"]["name"] == "tiny"
-    # a refinement of the refinement keeps the whole chain, and its seconds add up along it
+    assert refined.card.metrics["lbfgs_iterations"] == metrics["lbfgs_iterations"] == 5
+    # a refinement of the refinement keeps the whole chain, and its seconds add up along it; with 10 ms
+    # to run, L-BFGS stops after its first iteration (its compilation alone takes longer)
     twice = tmp_path / "twice.toml"
-    twice.write_text(refine.read_text().replace('warm_start = "out"', 'warm_start = "refined"').replace(
-        "lbfgs_steps = 5", "lbfgs_steps = 1"))
-    chain = train_recipe(twice, tmp_path / "twice", progress=False, seed=7).card.metrics
+    twice.write_text(refine.read_text().replace('warm_start = "out"', 'warm_start = "refined"'))
+    chain = train_recipe(twice, tmp_path / "twice", progress=False, seed=7, seconds=0.01).card.metrics
+    assert chain["lbfgs_iterations"] == 1
+    assert np.loadtxt(tmp_path / "twice" / "history.csv", delimiter=",", skiprows=1, ndmin=2)[-1, 0] == 1
     first, second = (run["pts"][:, :16] for run in drawn)     # the uniform halves: seed 7 draws new ones
     assert not np.array_equal(np.asarray(first), np.asarray(second))
     assert json.loads((tmp_path / "twice" / "spec.json").read_text())["train"]["seed"] == 7

@@ -134,7 +134,9 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
     """Train the recipe at ``path`` into the artifact folder ``out`` (checkpoints resume).
 
     ``seconds``: stop early (after a checkpoint) once this much wall time has passed, for
-    device sessions with a time budget; the artifact then records the steps reached.
+    device sessions with a time budget; the artifact then records the steps reached. The L-BFGS
+    phase, which keeps no checkpoint, starts only with time left and stops after the iteration past
+    it (the card's ``lbfgs_iterations``); a run out of time before it resumes there later.
     ``fit_seconds``: first time the Adam step here, then run as many steps as fit in this many
     seconds with the recipe's learning-rate decay stretched over them (:func:`fit_schedule`);
     the fitted schedule is kept in ``out/fitted_schedule.json``, the card and the spec.
@@ -183,8 +185,10 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
             trainer.run(min(config.steps, trainer.step + config.checkpoint_every), checkpoints, progress)
     else:
         trainer.run(config.steps, checkpoints, progress)
-    if config.lbfgs_steps and trainer.step >= config.steps:
-        trainer.refine_lbfgs(progress=progress)
+    lbfgs = {}
+    time_left = None if seconds is None else seconds - (time.perf_counter() - t0)
+    if config.lbfgs_steps and trainer.step >= config.steps and (time_left is None or time_left > 0):
+        lbfgs["lbfgs_iterations"] = trainer.refine_lbfgs(progress=progress, seconds=time_left)
     train_seconds = time.perf_counter() - t0
     emu = PINNEmulator(problem, trainer.model, arch, card=None)
     emu.card = ModelCard(
@@ -195,7 +199,7 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
                      train_seconds_this_run=train_seconds, resumed=bool(resumed),
                      device=str(jax.devices()[0].platform), quick=bool(quick),
                      peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                     validation=validate(emu), **started_from, **fitted),
+                     validation=validate(emu), **lbfgs, **started_from, **fitted),
         notes=recipe.get("description", ""))
     out.mkdir(parents=True, exist_ok=True)
     if trainer.history:

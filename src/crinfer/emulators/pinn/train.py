@@ -287,9 +287,12 @@ class PINNTrainer:
                     self.save_checkpoint(checkpoint_dir)
         return self.history
 
-    def refine_lbfgs(self, steps: int | None = None, n_points: int | None = None, progress: bool = True):
-        """Full-batch L-BFGS (optax, zoom line search) on a fixed collocation set; appends to history.
-        Run at step 0 (a warm start refined without an Adam phase), it first balances the slices."""
+    def refine_lbfgs(self, steps: int | None = None, n_points: int | None = None, progress: bool = True,
+                     seconds: float | None = None) -> int:
+        """Full-batch L-BFGS (optax, zoom line search) on a fixed collocation set; appends to history
+        and returns the iterations run. Run at step 0 (a warm start refined without an Adam phase), it
+        first balances the slices. ``seconds``: stop after the iteration that passes this wall time
+        (L-BFGS keeps no checkpoint: what it reached is the result)."""
         from rich.progress import Progress
 
         steps = steps or self.config.lbfgs_steps
@@ -303,24 +306,33 @@ class PINNTrainer:
         def step(p, state):
             value, grad = value_and_grad(p, state=state)
             updates, state = opt.update(grad, state, p, value=value, grad=grad, value_fn=loss)
-            return optax.apply_updates(p, updates), state, value
+            return (optax.apply_updates(p, updates), state, value,
+                    optax.tree_utils.tree_get(state, "num_linesearch_steps"))
 
         state = opt.init(params)
         start = time.perf_counter() - self._seconds_so_far()
+        deadline = None if seconds is None else time.perf_counter() + seconds
+        evaluations, recorded = 0, 0    # line-search evaluations since the last recorded iteration
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task("PINN L-BFGS", total=steps)
             for i in range(1, steps + 1):
-                params, state, value = step(params, state)
-                if i % 50 == 0 or i == steps:
+                params, state, value, n_search = step(params, state)
+                evaluations += int(n_search)
+                out_of_time = deadline is not None and time.perf_counter() > deadline
+                if i % 50 == 0 or i == steps or out_of_time:
                     value = float(value)
                     if not math.isfinite(value):
                         raise FloatingPointError(f"L-BFGS loss became {value} at iteration {i}")
                     self.history.append(dict(step=self.step + i, loss=value, loss_weight=1.0, bins=[],
                                              seconds=time.perf_counter() - start, phase="lbfgs"))
                     bar.update(task, completed=i, description=f"L-BFGS loss {value:.3e}")
-                    _log_line(bar, f"L-BFGS {i}/{steps}  loss {value:.4e}  {self.history[-1]['seconds']:.0f} s")
+                    _log_line(bar, f"L-BFGS {i}/{steps}  loss {value:.4e}  {self.history[-1]['seconds']:.0f} s  "
+                                   f"line search {evaluations / (i - recorded):.1f} evaluations per iteration")
+                    evaluations, recorded = 0, i
+                if out_of_time:
+                    break
         self.model = eqx.combine(params, static)
-        return self.history
+        return i
 
     def lbfgs_collocation(self, n_points: int | None = None):
         """L-BFGS's fixed collocation set of ``n_points`` (default ``lbfgs_points``; half uniform,
