@@ -25,7 +25,8 @@ def main(argv=None):
     ap.add_argument("recipe", type=Path)
     ap.add_argument("--out", type=Path, default=None, help="artifact folder (default: the recipe's)")
     ap.add_argument("--quick", action="store_true", help="the recipe's CPU-sized [train.quick] variant")
-    ap.add_argument("--seconds", type=float, default=None, help="stop after a checkpoint (or L-BFGS iteration) past this wall time")
+    ap.add_argument("--seconds", type=float, default=None,
+                    help="stop after a checkpoint (or L-BFGS iteration) past this wall time")
     ap.add_argument("--fit-seconds", type=float, default=None,
                     help="run as many Adam steps as fit in this wall time, the recipe's decay stretched over them")
     ap.add_argument("--seed", type=int, default=None,
