@@ -224,7 +224,7 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 def _log_line(bar, text: str):
     """A batch job's log has no live bar (stdout is not a terminal): print the bar's line there instead."""
     if not bar.disable and not bar.console.is_terminal:
-        bar.console.print(text)
+        bar.console.print(text, soft_wrap=True)   # one line per record, however long
 
 
 class PINNTrainer:
