@@ -23,8 +23,9 @@ from crinfer.emulators.pinn.recipe import fit_schedule, seconds_with_warm_starts
 from crinfer.emulators.pinn.reference import reference_psi
 from crinfer.emulators.pinn.validation import validate, where_largest
 from crinfer.emulators.pinn.residual import residual, u_value
-from crinfer.emulators.pinn.train import (X_TOP, PINNTrainer, TrainConfig, _bin_losses, learning_rate,
-                                         new_model, sample_points, scaled_residuals)
+from crinfer.emulators.pinn.train import (X_TOP, PINNTrainer, TrainConfig, _as_float, _bin_losses,
+                                         learning_rate, new_model, point_scales, sample_points,
+                                         scaled_residuals)
 from crinfer.simulators.transport.analytic import poisson_series
 
 TINY = dict(width=16, depth=1, n_radial=4, n_vertical=8, n_fourier=4, spec_width=8, spec_depth=1)
@@ -316,6 +317,8 @@ def test_problem_rejects_bad_input_by_name():
         TrainConfig(steps=-1, lbfgs_steps=10)
     with pytest.raises(ConfigurationError, match=r"rho_max = 0.9 must be in \(0.95, 1\]"):
         TrainConfig(rho_max=0.9)
+    with pytest.raises(ConfigurationError, match="lbfgs_precision = 'bfloat16'; allowed: float32, float64"):
+        TrainConfig(lbfgs_precision="bfloat16")
 
 
 def test_unit_coordinates_round_trip():
@@ -585,10 +588,12 @@ def test_training_reduces_the_residual_and_resumes_bit_for_bit(tmp_path):
 def test_collocation_gap_shows_an_lbfgs_fit_of_too_few_points(experiment_module, capsys):
     """L-BFGS on 32 points for ~1,000 weights fits the points, not the equation: its objective on
     fresh draws of the same kind of set (experiments/pinn_collocation_gap.py) is far above its own.
-    Outside a terminal (pytest's captured stdout, a batch job's log) the bar's lines are printed."""
+    Outside a terminal (pytest's captured stdout, a batch job's log) the bar's lines are printed.
+    L-BFGS runs in float64 here (lbfgs_precision) and hands back a float32 model."""
     gap = experiment_module("pinn_collocation_gap")
     pb = PINNProblem()
-    cfg = TrainConfig(steps=0, batch=32, energy_bins=2, pool_factor=2, lbfgs_steps=100, lbfgs_points=32, seed=3)
+    cfg = TrainConfig(steps=0, batch=32, energy_bins=2, pool_factor=2, lbfgs_steps=100, lbfgs_points=32,
+                      lbfgs_precision="float64", seed=3)
     start = _emulator(pb)
     before = gap.objectives_on_fresh_draws(start, cfg, 2)
     trainer = PINNTrainer(pb, cfg, model=start.model)
@@ -598,10 +603,37 @@ def test_collocation_gap_shows_an_lbfgs_fit_of_too_few_points(experiment_module,
     logged = [line.split() for line in capsys.readouterr().out.splitlines() if line]
     assert [line[:2] for line in logged] == [["L-BFGS", "50/100"], ["L-BFGS", "100/100"]]
     assert float(logged[-1][3]) == pytest.approx(own, rel=1e-4)
+    assert all(w.dtype == jnp.float32 for w in jax.tree.leaves(eqx.filter(trainer.model, eqx.is_inexact_array)))
     after = gap.objectives_on_fresh_draws(PINNEmulator(pb, trainer.model, start.arch, start.card), cfg, 2)
     assert own < 0.01 * min(b for b, _ in before), (own, before)      # L-BFGS fitted its points...
     assert min(a for a, _ in after) > 20 * own, (own, after)            # ...more than the equation
     assert min(u for _, u in after) > 20 * own, (own, after)            # the uniform half alone too
+
+
+def test_float64_objective_follows_its_gradient_where_float32_rounds():
+    """lbfgs_precision = "float64" casts weights, points and scales (_as_float), and the residual's
+    autodiff derivatives follow: a central difference of L-BFGS's objective along its gradient with
+    a step of 1e-6 matches the gradient's slope to ~1e-11 in float64, where float32's rounding
+    (~1e-7 of the objective over a 1e-6 step) leaves 1e-4 to 1e-2."""
+    pb = PINNProblem(losses="ic_cmb")
+    trainer = PINNTrainer(pb, TrainConfig(batch=64, energy_bins=2), model=_emulator(pb).model)
+    pts = sample_points(jax.random.key(4), pb, 32, 2)
+    scales = point_scales(trainer.model, pts, pb)
+
+    def slope_mismatch(dtype, h=1e-6):
+        params, static = eqx.partition(_as_float(trainer.model, dtype), eqx.is_array)
+        p, s = _as_float((pts, scales), dtype)
+        objective = jax.jit(lambda q: trainer.lbfgs_objective(eqx.combine(q, static), p, s))
+        value, grad = jax.value_and_grad(objective)(params)
+        assert value.dtype == dtype
+        norm = optax.tree_utils.tree_l2_norm(grad)
+        step = jax.tree.map(lambda g: (h / norm) * g, grad)
+        central = (objective(optax.apply_updates(params, step))
+                   - objective(jax.tree.map(lambda q, d: q - d, params, step))) / (2 * h)
+        return abs(float(central) / float(norm) - 1.0)
+
+    assert slope_mismatch(jnp.float64) < 1e-8
+    assert slope_mismatch(jnp.float32) > 1e-6
 
 
 def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path, monkeypatch):

@@ -38,6 +38,8 @@ from .residual import EDGE, edge_hard_factor, residual, trial_gain
 
 # how each phase scales the residual (point_scales): adam_weighting, lbfgs_weighting
 WEIGHTINGS = ("amplitude", "relative")
+# the floating-point type of L-BFGS's objective, gradient and curvature pairs (the artifact stays float32)
+LBFGS_PRECISIONS = ("float32", "float64")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class TrainConfig:
     lbfgs_points: int = 4096
     lbfgs_memory: int = 10
     lbfgs_weighting: str = "amplitude"
+    lbfgs_precision: str = "float32"
     adam_weighting: str = "amplitude"
     rho_max: float = 1.0
     seed: int = 0
@@ -79,6 +82,9 @@ class TrainConfig:
             if getattr(self, name) not in WEIGHTINGS:
                 raise ConfigurationError(f"TrainConfig.{name} = {getattr(self, name)!r}; allowed: "
                                          f"{', '.join(WEIGHTINGS)}")
+        if self.lbfgs_precision not in LBFGS_PRECISIONS:
+            raise ConfigurationError(f"TrainConfig.lbfgs_precision = {self.lbfgs_precision!r}; allowed: "
+                                     f"{', '.join(LBFGS_PRECISIONS)}")
         if not EDGE < self.rho_max <= 1:
             raise ConfigurationError(f"TrainConfig.rho_max = {self.rho_max!r} must be in ({EDGE}, 1]: the "
                                      f"collocation covers the validated domain, r <= {EDGE} R_h")
@@ -221,6 +227,12 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     return config.lr * config.decay_rate ** (step / config.decay_steps)
 
 
+def _as_float(tree, dtype):
+    """``tree`` with its floating-point arrays cast to ``dtype`` (integer arrays and the rest as they are)."""
+    return jax.tree.map(lambda a: a.astype(dtype) if eqx.is_array(a) and jnp.issubdtype(a.dtype, jnp.floating)
+                        else a, tree)
+
+
 def _log_line(bar, text: str):
     """A batch job's log has no live bar (stdout is not a terminal): print the bar's line there instead."""
     if not bar.disable and not bar.console.is_terminal:
@@ -297,7 +309,9 @@ class PINNTrainer:
 
         steps = steps or self.config.lbfgs_steps
         pts, scales = self.lbfgs_collocation(n_points)
-        params, static = eqx.partition(self.model, eqx.is_array)
+        precision = jnp.dtype(self.config.lbfgs_precision)
+        params, static = eqx.partition(_as_float(self.model, precision), eqx.is_array)
+        pts, scales = _as_float((pts, scales), precision)
         loss = lambda p: self.lbfgs_objective(eqx.combine(p, static), pts, scales)
         opt = optax.lbfgs(memory_size=self.config.lbfgs_memory)
         value_and_grad = optax.value_and_grad_from_state(loss)
@@ -331,7 +345,7 @@ class PINNTrainer:
                     evaluations, recorded = 0, i
                 if out_of_time:
                     break
-        self.model = eqx.combine(params, static)
+        self.model = _as_float(eqx.combine(params, static), jnp.float32)
         return i
 
     def lbfgs_collocation(self, n_points: int | None = None):
