@@ -626,7 +626,7 @@ def test_float64_objective_follows_its_gradient_where_float32_rounds():
         objective = jax.jit(lambda q: trainer.lbfgs_objective(eqx.combine(q, static), p, s))
         value, grad = jax.value_and_grad(objective)(params)
         assert value.dtype == dtype
-        norm = optax.tree_utils.tree_l2_norm(grad)
+        norm = optax.tree.norm(grad)
         step = jax.tree.map(lambda g: (h / norm) * g, grad)
         central = (objective(optax.apply_updates(params, step))
                    - objective(jax.tree.map(lambda q, d: q - d, params, step))) / (2 * h)

@@ -229,8 +229,7 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 def _as_float(tree, dtype):
     """``tree`` with its floating-point arrays cast to ``dtype`` (integer arrays and the rest as they are)."""
-    return jax.tree.map(lambda a: a.astype(dtype) if eqx.is_array(a) and jnp.issubdtype(a.dtype, jnp.floating)
-                        else a, tree)
+    return jax.tree.map(lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a, tree)
 
 
 def _log_line(bar, text: str):
@@ -304,7 +303,8 @@ class PINNTrainer:
         """Full-batch L-BFGS (optax, zoom line search) on a fixed collocation set; appends to history
         and returns the iterations run. Run at step 0 (a warm start refined without an Adam phase), it
         first balances the slices. ``seconds``: stop after the iteration that passes this wall time
-        (L-BFGS keeps no checkpoint: what it reached is the result)."""
+        (L-BFGS keeps no checkpoint: what it reached is the result). It computes in
+        ``lbfgs_precision`` and hands back a float32 model."""
         from rich.progress import Progress
 
         steps = steps or self.config.lbfgs_steps
