@@ -16,7 +16,6 @@ import argparse
 import time
 from dataclasses import replace
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
@@ -28,9 +27,8 @@ from crinfer.emulators.pinn.train import PINNTrainer, _as_float
 
 def objective_in(trainer: PINNTrainer, pts, scales, dtype, repeat: int):
     """(objective, gradient, seconds per evaluation) of L-BFGS's objective computed in ``dtype``."""
-    params, static = eqx.partition(_as_float(trainer.model, dtype), eqx.is_array)
-    p, s = _as_float((pts, scales), dtype)
-    value_and_grad = jax.jit(jax.value_and_grad(lambda q: trainer.lbfgs_objective(eqx.combine(q, static), p, s)))
+    params, _, objective = trainer.lbfgs_objective_in(dtype, pts, scales)
+    value_and_grad = jax.jit(jax.value_and_grad(objective))
     jax.block_until_ready(value_and_grad(params))
     start = time.perf_counter()
     for _ in range(repeat):

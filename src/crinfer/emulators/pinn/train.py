@@ -309,10 +309,7 @@ class PINNTrainer:
 
         steps = steps or self.config.lbfgs_steps
         pts, scales = self.lbfgs_collocation(n_points)
-        precision = jnp.dtype(self.config.lbfgs_precision)
-        params, static = eqx.partition(_as_float(self.model, precision), eqx.is_array)
-        pts, scales = _as_float((pts, scales), precision)
-        loss = lambda p: self.lbfgs_objective(eqx.combine(p, static), pts, scales)
+        params, static, loss = self.lbfgs_objective_in(jnp.dtype(self.config.lbfgs_precision), pts, scales)
         opt = optax.lbfgs(memory_size=self.config.lbfgs_memory)
         value_and_grad = optax.value_and_grad_from_state(loss)
 
@@ -367,6 +364,14 @@ class PINNTrainer:
         """L-BFGS's objective: the slice-weighted sum of the mean squared scaled residuals of
         ``model`` at ``pts`` (from :meth:`lbfgs_collocation`), the IC term at full weight."""
         return jnp.sum(self.weights * _bin_losses(model, self.problem, pts, 1.0, scales))
+
+    def lbfgs_objective_in(self, dtype, pts, scales):
+        """(params, static, objective): the model split into its arrays, cast to ``dtype``, and the
+        rest, and :meth:`lbfgs_objective` as a function of those arrays, computed in ``dtype``
+        (points and scales cast too; lbfgs_precision)."""
+        params, static = eqx.partition(_as_float(self.model, dtype), eqx.is_array)
+        pts, scales = _as_float((pts, scales), dtype)
+        return params, static, lambda p: self.lbfgs_objective(eqx.combine(p, static), pts, scales)
 
     def _balance(self, loss_weight):
         """Gradient-norm balancing of the energy slices: w_k = sum_j |grad L_j| / |grad L_k|,
