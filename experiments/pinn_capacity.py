@@ -2,9 +2,10 @@
 
     python experiments/pinn_capacity.py emulators/pinn_b_ic --out reports/pinn_b_capacity   # ~35 min, one core
 
-For a fixed-parameter artifact (its first species):
+For a fixed-parameter artifact (every species it has, e.g. both of (c)):
 
-1. *fit*: Adam on (ln psi_net - ln psi_series)^2 over a grid of 49 radii x 25 heights x 141 energies,
+1. *fit*: Adam on (ln psi_net - ln psi_series)^2, averaged over the species, on a grid of 49 radii x 25
+   heights x 141 energies,
    denser than the card's and reaching 0.97 R_h, 0.97 z_h, from the artifact's weights: the card
    grid's errors then say what the architecture can represent (a diagnostic only: the shipped
    PINNs never see the series);
@@ -35,7 +36,7 @@ from crinfer.emulators.pinn.emulator import PINNEmulator
 from crinfer.emulators.pinn.reference import parameter_values, reference_psi
 from crinfer.emulators.pinn.residual import psi as psi_from_model
 from crinfer.emulators.pinn.train import WEIGHTINGS, PINNTrainer, TrainConfig, sample_points, scaled_residuals
-from crinfer.emulators.pinn.validation import relative_errors, where_largest
+from crinfer.emulators.pinn.validation import relative_errors, summarise, where_largest
 
 FIT_BATCH = 4096
 FIT_SCHEDULE = dict(init_value=1e-3, transition_steps=1000, decay_rate=0.7)   # Adam's learning rate
@@ -51,10 +52,11 @@ def fit_grid(emu: PINNEmulator):
 
 def fit_to_series(emu: PINNEmulator, steps: int, key) -> eqx.Module:
     """The artifact's network after ``steps`` Adam steps on the squared error of ln psi against
-    the series on :func:`fit_grid` (batches of FIT_BATCH points drawn with ``key``)."""
+    the series on :func:`fit_grid`, every species (batches of FIT_BATCH points drawn with ``key``)."""
     pb = emu.problem
     r, z, E = fit_grid(emu)
-    target = np.log(reference_psi(pb, (), r, z, E)).ravel()
+    target = np.stack([np.log(reference_psi(pb, (), r, z, E, species=s)).ravel()
+                       for s in range(len(pb.species))], axis=-1)          # (points, species)
     R, Z, EE = (g.ravel() for g in np.meshgrid(r, z, E, indexing="ij"))
     z_h = parameter_values(pb, ())["z_h"]
     rho, zeta, lnE, target = (jnp.asarray(v, jnp.float32) for v in (R / pb.R_h, Z / z_h, np.log(EE), target))
@@ -63,7 +65,7 @@ def fit_to_series(emu: PINNEmulator, steps: int, key) -> eqx.Module:
     opt = optax.adam(optax.exponential_decay(**FIT_SCHEDULE))
 
     def loss(p, idx):
-        ln_psi = jnp.log(psi_from_model(eqx.combine(p, static), pb, rho[idx], zeta[idx], lnE[idx], no_params)[..., 0])
+        ln_psi = jnp.log(psi_from_model(eqx.combine(p, static), pb, rho[idx], zeta[idx], lnE[idx], no_params))
         return jnp.mean((ln_psi - target[idx]) ** 2)
 
     @jax.jit
@@ -79,11 +81,15 @@ def fit_to_series(emu: PINNEmulator, steps: int, key) -> eqx.Module:
 
 
 def card_errors(emu: PINNEmulator) -> dict:
-    """The card grid's median, p95 and max error, where the max sits and the max per radius."""
-    res = relative_errors(emu)
-    worst = where_largest([res])
-    return dict(median_rel_err=res["median_rel_err"], p95_rel_err=res["p95_rel_err"],
-                **{k: worst[k] for k in ("max_rel_err", "r_kpc", "z_kpc", "E_GeV", "max_by_radius")})
+    """The card grid's median, p95 and max error over every species, and for each species the
+    same with where its max sits and its max per radius."""
+    runs = {sp: relative_errors(emu, species=sp) for sp in emu.problem.species}
+    pooled = summarise(np.stack([res["rel"] for res in runs.values()]))
+    for sp, res in runs.items():
+        worst = where_largest([res])
+        pooled[sp] = dict(median_rel_err=res["median_rel_err"], p95_rel_err=res["p95_rel_err"],
+                          **{k: worst[k] for k in ("max_rel_err", "r_kpc", "z_kpc", "E_GeV", "max_by_radius")})
+    return pooled
 
 
 def pinn_losses(emu: PINNEmulator, pts) -> dict:

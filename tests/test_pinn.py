@@ -424,6 +424,29 @@ def test_widened_inputs_start_at_the_fixed_solution_and_can_learn_the_parameters
         widen_inputs(wide, 2)
 
 
+def test_widened_trunk_keeps_the_solution_and_its_new_units_can_learn():
+    """A morphology trunk widened (Net2Net-style) gives the same u, and so the same residual, and
+    the residual loss has a non-zero gradient on the zero weights from the new units into the old
+    ones and into the output (so training can use them); narrowing is refused."""
+    from crinfer.emulators.pinn.networks import widen_hidden
+    from crinfer.emulators.pinn.train import scaled_residuals
+
+    problem = PINNProblem(losses="ic_cmb+gas", species=("electron", "proton"))
+    model = new_model(problem, architecture(**{**TINY, "depth": 2}, log_scale0=-6.0), jax.random.key(5))
+    wide = widen_hidden(model, 24, jax.random.key(6))
+    assert wide.morphology.hidden[1].v.shape == (24, 24) and wide.morphology.out.v.shape == (24, 2)
+    pts = jnp.asarray(_points(6, 0), dtype=jnp.float32)
+    for y in pts:
+        np.testing.assert_array_equal(np.asarray(u_value(wide, problem, y)), np.asarray(u_value(model, problem, y)))
+    loss = lambda m: jnp.sum(scaled_residuals(m, problem, pts[None], 1.0) ** 2)
+    assert float(loss(wide)) == pytest.approx(float(loss(model)), rel=1e-6)
+    grad = eqx.filter_grad(loss)(wide)
+    assert np.all(np.abs(np.asarray(grad.morphology.out.v[16:])).sum(axis=1) > 0)
+    assert np.all(np.abs(np.asarray(grad.morphology.hidden[1].v[16:, :16])).sum(axis=1) > 0)
+    with pytest.raises(ValueError, match="has 24 units, asked for 16"):
+        widen_hidden(wide, 16, jax.random.key(7))
+
+
 def test_training_step_solves_the_problem_with_its_parameter_order():
     """The jitted training step evaluates the same loss as the problem itself, for parameters
     named in non-alphabetical order (the step is compiled from a serialised problem; a sorted
@@ -702,6 +725,19 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
     assert chain["warm_start"]["final_loss"] == refined.card.metrics["final_loss"]
     assert seconds_with_warm_starts(chain) == pytest.approx(sum(
         m["train_seconds_this_run"] for m in (chain, refined.card.metrics, metrics)))
+    # a wider recipe starts from the narrower artifact at its solution; a narrower one is refused
+    wider = tmp_path / "wider.toml"
+    wider.write_text(refine.read_text().replace("width = 16", "width = 24"))
+    drawn.clear()
+    widened = train_recipe(wider, tmp_path / "wider_out", progress=False)
+    (lbfgs,) = drawn
+    start = PINNEmulator(back.problem, lbfgs["model"], widened.arch, card=None)
+    np.testing.assert_allclose(np.asarray(start.psi(8.5, 0.0, E)), np.asarray(back.psi(8.5, 0.0, E)), rtol=1e-6)
+    assert PINNEmulator.load(tmp_path / "wider_out").arch["width"] == 24
+    narrower = tmp_path / "narrower.toml"
+    narrower.write_text(refine.read_text().replace('warm_start = "out"', 'warm_start = "wider_out"'))
+    with pytest.raises(ConfigurationError, match="narrower width"):
+        train_recipe(narrower, tmp_path / "narrower_out", progress=False)
     zero = tmp_path / "zero.toml"                               # nothing to refine
     zero.write_text(recipe.read_text().replace("\nsteps = 20\n", "\nsteps = 0\n"))
     with pytest.raises(ConfigurationError, match="steps = 0 .* needs a warm_start"):

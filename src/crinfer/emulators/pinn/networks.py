@@ -142,6 +142,35 @@ def widen_inputs(model: FactorisedPINN, n_params: int) -> FactorisedPINN:
     return eqx.tree_at(lambda m: (m.morphology, m.spectrum), model, (widen(model.morphology), widen(model.spectrum)))
 
 
+def widen_hidden(model: FactorisedPINN, width: int, key) -> FactorisedPINN:
+    """The PINN with its morphology trunk widened to ``width`` hidden units, giving exactly the
+    same log N: a warm start with more capacity (function-preserving growth, Chen, Goodfellow &
+    Shlens 2016, "Net2Net", arXiv:1511.05641). The new units get fresh encoder and hidden columns
+    (drawn with ``key`` as at initialisation) and zero weights into the old units and the output,
+    so they change nothing until training moves those weights; the spectrum head is unchanged."""
+    mlp = model.morphology
+    old = mlp.out.v.shape[0]
+    if width <= old:
+        raise ValueError(f"can only widen the morphology trunk; it has {old} units, asked for {width}")
+    depth, n_in, n_out = len(mlp.hidden), mlp.enc_u.v.shape[0], mlp.out.v.shape[1]
+    fresh = ModifiedMLP(mlp.B.shape[0] - 1, width, depth, len(mlp.k_r), len(mlp.k_z), mlp.B.shape[1], 1.0, key,
+                        n_out)
+
+    def grow(layer: FactorisedDense, new: FactorisedDense, rows_in: int) -> FactorisedDense:
+        """``layer`` (rows_in -> old) inside ``new``'s shape: its block kept, zero rows below it
+        in the old columns (later units do not feed the old ones), ``new``'s values elsewhere."""
+        v = new.v.at[:, :old].set(0.0).at[:rows_in, :old].set(layer.v)
+        return eqx.tree_at(lambda d: (d.s, d.v, d.b), new,
+                           (new.s.at[:old].set(layer.s), v, new.b.at[:old].set(layer.b)))
+
+    enc_u, enc_v = (grow(a, b, n_in) for a, b in ((mlp.enc_u, fresh.enc_u), (mlp.enc_v, fresh.enc_v)))
+    hidden = [grow(a, b, n_in if i == 0 else old) for i, (a, b) in enumerate(zip(mlp.hidden, fresh.hidden))]
+    out = eqx.tree_at(lambda d: (d.s, d.v, d.b), mlp.out,
+                      (mlp.out.s, jnp.zeros((width, n_out), mlp.out.v.dtype).at[:old].set(mlp.out.v), mlp.out.b))
+    wide = eqx.tree_at(lambda m: (m.enc_u, m.enc_v, m.hidden, m.out), mlp, (enc_u, enc_v, hidden, out))
+    return eqx.tree_at(lambda m: m.morphology, model, wide)
+
+
 def architecture(**overrides) -> dict:
     """The default hyper-parameters of :class:`FactorisedPINN`, updated by ``overrides``."""
     arch = dict(width=64, depth=4, n_radial=16, n_vertical=16, n_fourier=16, fourier_sigma=1.0,

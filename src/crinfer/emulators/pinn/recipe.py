@@ -4,7 +4,8 @@ A recipe has [problem] (PINNProblem fields), [architecture], [train] (TrainConfi
 [train.quick] (overrides for the CPU-sized variant used by the tests), and optionally
 ``warm_start = "<folder of another artifact>"`` (relative to the recipe's folder; a one-species
 artifact can start a several-species recipe, every output from its one, and a fixed-parameter
-artifact a conditional recipe, at its fixed solution for every parameter point). A recipe with a
+artifact a conditional recipe, at its fixed solution for every parameter point, and a narrower one
+a wider recipe, at its own solution). A recipe with a
 warm start and ``steps = 0`` only refines it with L-BFGS (``lbfgs_steps`` >= 1).
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ from crinfer.core.errors import ConfigurationError
 from crinfer.emulators.artifact import ModelCard
 
 from .emulator import PINNEmulator, problem_hash
-from .networks import architecture, widen_inputs, widen_outputs
+from .networks import architecture, widen_hidden, widen_inputs, widen_outputs
 from .problem import PINNProblem
 from .validation import validate
 from .train import PINNTrainer, TrainConfig, initial_log_scale, mean_loss
@@ -157,12 +158,12 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
     if "warm_start" in recipe:
         source = (recipe["_dir"] / recipe["warm_start"]).resolve()
         start = PINNEmulator.load(source, guard="off")
-        if {k: v for k, v in start.arch.items() if k != "log_scale0"} != \
-                {k: v for k, v in arch.items() if k != "log_scale0"} or \
+        shape = lambda a: {k: v for k, v in a.items() if k not in ("log_scale0", "width")}
+        if shape(start.arch) != shape(arch) or start.arch["width"] > arch["width"] or \
                 len(start.problem.names) not in (0, len(problem.names)) or \
                 len(start.problem.species) not in (1, len(problem.species)):
-            raise ConfigurationError(f"warm start {source} has another architecture, parameter count "
-                                     "or number of species")
+            raise ConfigurationError(f"warm start {source} has another architecture (other than a narrower "
+                                     "width), parameter count or number of species")
         warn_if_trials_differ(start.problem, problem, source)
         model, arch["log_scale0"] = start.model, start.arch["log_scale0"]
         started_from = dict(warm_start=warm_start_record(start.card, source / "weights.safetensors"))
@@ -170,6 +171,8 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
             model = widen_outputs(model, len(problem.species))
         if len(start.problem.names) != len(problem.names):
             model = widen_inputs(model, len(problem.names))
+        if start.arch["width"] != arch["width"]:
+            model = widen_hidden(model, arch["width"], jax.random.fold_in(jax.random.key(config.seed), 1))
     if config.steps == 0 and (model is None or fit_seconds is not None):
         raise ConfigurationError(f"{path}: steps = 0 (no Adam phase: L-BFGS refinement only) needs a warm_start "
                                  "to refine and no --fit-seconds (there are no Adam steps to fit)")
