@@ -153,6 +153,7 @@ def widen_hidden(model: FactorisedPINN, width: int, key) -> FactorisedPINN:
     if width <= old:
         raise ValueError(f"can only widen the morphology trunk; it has {old} units, asked for {width}")
     depth, n_in, n_out = len(mlp.hidden), mlp.enc_u.v.shape[0], mlp.out.v.shape[1]
+    # the new columns come from a fresh network of the wide shape (its Fourier projection is not used)
     fresh = ModifiedMLP(mlp.B.shape[0] - 1, width, depth, len(mlp.k_r), len(mlp.k_z), mlp.B.shape[1], 1.0, key,
                         n_out)
 

@@ -162,8 +162,12 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
         if shape(start.arch) != shape(arch) or start.arch["width"] > arch["width"] or \
                 len(start.problem.names) not in (0, len(problem.names)) or \
                 len(start.problem.species) not in (1, len(problem.species)):
-            raise ConfigurationError(f"warm start {source} has another architecture (other than a narrower "
-                                     "width), parameter count or number of species")
+            raise ConfigurationError(
+                f"warm start {source} (architecture {shape(start.arch)}, width {start.arch['width']}, "
+                f"parameters {list(start.problem.names)}, species {list(start.problem.species)}) does not fit this "
+                f"recipe (architecture {shape(arch)}, width {arch['width']}, parameters {list(problem.names)}, "
+                f"species {list(problem.species)}): allowed are the same architecture or a narrower width, "
+                "no parameters or as many, one species or as many")
         warn_if_trials_differ(start.problem, problem, source)
         model, arch["log_scale0"] = start.model, start.arch["log_scale0"]
         started_from = dict(warm_start=warm_start_record(start.card, source / "weights.safetensors"))
