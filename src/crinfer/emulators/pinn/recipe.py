@@ -176,6 +176,7 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
         if len(start.problem.names) != len(problem.names):
             model = widen_inputs(model, len(problem.names))
         if start.arch["width"] != arch["width"]:
+            # the new units' key: the run's seed, folded so that it differs from the trainer's own draws
             model = widen_hidden(model, arch["width"], jax.random.fold_in(jax.random.key(config.seed), 1))
     if config.steps == 0 and (model is None or fit_seconds is not None):
         raise ConfigurationError(f"{path}: steps = 0 (no Adam phase: L-BFGS refinement only) needs a warm_start "
