@@ -15,7 +15,8 @@ For a fixed-parameter artifact (every species it has, e.g. both of (c)):
    for its phase), the card grid's errors every ``--chunk`` iterations (each chunk a new point set):
    whether the loss keeps an accurate network or moves it.
 
-Writes OUT/summary.json and the fitted network as an artifact, OUT/fit.
+Writes OUT/summary.json (after the fit and again after every chunk, so that a stopped run keeps
+its figures) and the fitted network as an artifact, OUT/fit.
 """
 from __future__ import annotations
 
@@ -125,6 +126,8 @@ def main(argv=None):
                           metrics=dict(fit_steps=args.fit_steps, validation=validation),
                           notes=f"{args.artifact}'s network fitted to the exact series by pinn_capacity.py: a diagnostic, not a PINN")
     fitted.save(args.out / "fit", overwrite=True)
+    write_summary = lambda: (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_summary()
     print(json.dumps({k: summary[k] for k in ("artifact_errors", "artifact_loss", "fit_errors", "fit_loss")}))
     train = json.loads((args.artifact / "spec.json").read_text())["train"]
     trainer = PINNTrainer(emu.problem, replace(TrainConfig(**train), lbfgs_weighting=args.weighting),
@@ -133,9 +136,8 @@ def main(argv=None):
         trainer.refine_lbfgs(args.chunk, progress=True)
         fitted.model = trainer.model
         summary["resumed"].append(dict(iterations=done, loss=trainer.history[-1]["loss"], **card_errors(fitted)))
+        write_summary()
         print(json.dumps(summary["resumed"][-1]))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":

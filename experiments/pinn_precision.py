@@ -27,12 +27,12 @@ from crinfer.emulators.pinn.train import PINNTrainer, _as_float
 
 def objective_in(trainer: PINNTrainer, pts, scales, dtype, repeat: int):
     """(objective, gradient, seconds per evaluation) of L-BFGS's objective computed in ``dtype``."""
-    params, _, objective = trainer.lbfgs_objective_in(dtype, pts, scales)
+    params, _, data, objective = trainer.lbfgs_objective_in(dtype, pts, scales)
     value_and_grad = jax.jit(jax.value_and_grad(objective))
-    jax.block_until_ready(value_and_grad(params))
+    jax.block_until_ready(value_and_grad(params, data))
     start = time.perf_counter()
     for _ in range(repeat):
-        value, grad = jax.block_until_ready(value_and_grad(params))
+        value, grad = jax.block_until_ready(value_and_grad(params, data))
     return float(value), _as_float(grad, jnp.float64), (time.perf_counter() - start) / repeat
 
 

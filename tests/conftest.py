@@ -5,6 +5,19 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# One XLA compilation cache for the run, shared by its pytest-xdist workers (they inherit the
+# controller's environment): tests that jit the same program in other closures -- the PINN tests'
+# L-BFGS steps, residuals and Adam steps -- compile it once (on a 2-core machine one such
+# compilation takes 30-60 s). The controller makes the folder and removes it at the end.
+if "CRINFER_TEST_XLA_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["CRINFER_TEST_XLA_CACHE"] = tempfile.mkdtemp(prefix="crinfer-test-xla-cache-")
+    _OWN_XLA_CACHE = os.environ["CRINFER_TEST_XLA_CACHE"]
+else:
+    _OWN_XLA_CACHE = None
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.environ["CRINFER_TEST_XLA_CACHE"])
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -25,6 +38,20 @@ def experiment_module():
         return module
 
     return load
+
+
+@pytest.fixture
+def unoptimised_xla():
+    """XLA's optimisation passes off during a test (``jax_disable_most_optimizations``): the PINN
+    tests run tiny programs whose nested-JVP residuals take 30-60 s each to compile, and compiling
+    them unoptimised cut tests/test_pinn*.py from ~1,060 s to 812 s on one core (2026-12-07); their
+    assertions hold either way. Not for comparisons with figures computed by optimised programs
+    (the shipped model cards): float32 rounding moves those by ~4e-4 relative."""
+    import jax
+
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", False)
 
 
 def _has_gpu() -> bool:
@@ -53,8 +80,11 @@ def pytest_unconfigure(config):
     """Leave without interpreter finalisation once every report is written: after a full run,
     tearing down the thousands of compiled XLA/torch objects kept the process busy for over
     8 minutes on a 2-core machine (2026-11-23), enough to push CI past its limit."""
+    import shutil
     import sys
 
+    if _OWN_XLA_CACHE and not hasattr(config, "workerinput"):
+        shutil.rmtree(_OWN_XLA_CACHE, ignore_errors=True)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(_exit_status)

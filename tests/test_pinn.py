@@ -1,17 +1,12 @@
-"""PINN surrogate of the transport equation: operator, boundary conditions, reference series,
-artifact, guard, gradients, deterministic resumable training."""
+"""PINN surrogate of the transport equation: operator, boundary conditions, trial functions,
+reference series, artifact, guard, gradients, widening."""
 import dataclasses
-import hashlib
-import json
 import math
-import warnings
-from pathlib import Path
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from crinfer.core.errors import ConfigurationError, DomainError, ShapeError
@@ -19,32 +14,14 @@ from crinfer.emulators.artifact import ModelCard
 from crinfer.emulators.pinn.emulator import PINNEmulator, model_weights, problem_hash
 from crinfer.emulators.pinn.networks import architecture
 from crinfer.emulators.pinn.problem import PINNProblem
-from crinfer.emulators.pinn.recipe import fit_schedule, seconds_with_warm_starts, train_recipe, warn_if_trials_differ
 from crinfer.emulators.pinn.reference import reference_psi
-from crinfer.emulators.pinn.validation import validate, where_largest
 from crinfer.emulators.pinn.residual import residual, u_value
-from crinfer.emulators.pinn.train import (X_TOP, PINNTrainer, TrainConfig, _as_float, _bin_losses,
-                                         learning_rate, new_model, point_scales, sample_points,
-                                         scaled_residuals)
+from crinfer.emulators.pinn.train import TrainConfig, _as_float, new_model, scaled_residuals
 from crinfer.simulators.transport.analytic import poisson_series
 
-TINY = dict(width=16, depth=1, n_radial=4, n_vertical=8, n_fourier=4, spec_width=8, spec_depth=1)
+from pinn_helpers import TINY, ConstantN, points, tiny_emulator
 
-
-class ConstantN:
-    """A stand-in network with log N = ln c: u = c (1 - rho^2) sigma(zeta) e(x)."""
-
-    def __init__(self, c):
-        self.c = c
-
-    def __call__(self, rho, zeta, x, a):
-        return jnp.log(self.c) + 0.0 * rho
-
-
-def _points(n, seed=0, n_params=0):
-    rng = np.random.default_rng(seed)
-    return np.column_stack([rng.uniform(0.05, 0.95, n), rng.uniform(0.0, 0.95, n), rng.uniform(-1, 1, n),
-                            rng.uniform(-1, 1, (n, n_params))])
+pytestmark = pytest.mark.usefixtures("unoptimised_xla")
 
 
 @pytest.mark.parametrize("losses,species", [("none", ("electron",)), ("ic_cmb", ("electron",)),
@@ -59,7 +36,7 @@ def test_residual_matches_the_operator_applied_by_hand(losses, species):
         pb = PINNProblem(losses=losses, species=species, ranges={"z_h": [2.0, 8.0]})
         c = 1e-3
         model = ConstantN(c)
-        for y in _points(20, 1, 1):
+        for y in points(20, 1, 1):
             y = jnp.asarray(y)
             rho, zeta, x = (float(v) for v in y[:3])
             v = pb.values(pb.from_unit(y[3:]))
@@ -229,7 +206,7 @@ def test_loss_length_residual_equals_finite_differences_of_the_solution():
         model = _as_float(new_model(pb, TINY, jax.random.key(5)), jnp.float64)
         u = lambda y: float(u_value(model, pb, jnp.asarray(y))[0])
         h = 1e-4
-        for y in _points(6, 4, 2):
+        for y in points(6, 4, 2):
             rho, zeta, x = y[:3]
             step = lambda i, d: u(y + d * h * np.eye(len(y))[i])
             d_r = (step(0, 1) - step(0, -1)) / (2 * h)
@@ -328,17 +305,9 @@ def test_unit_coordinates_round_trip():
     np.testing.assert_allclose(np.asarray(pb.from_unit(a)), theta, rtol=1e-5)
 
 
-def _emulator(pb, seed=0):
-    arch = architecture(**TINY, log_scale0=-6.0)
-    model = new_model(pb, arch, jax.random.key(seed))
-    card = ModelCard(name="tiny", kind="pinn", dataset_hash="-", n_train=0, n_validation=0,
-                     training_domain={n: list(b) for n, b in pb.ranges.items()})
-    return PINNEmulator(pb, model, arch, card)
-
-
 def test_artifact_round_trip_guard_and_gradient(tmp_path):
     pb = PINNProblem(losses="ic_cmb", ranges={"D0": [1.0, 10.0], "delta": [0.3, 0.6], "z_h": [2.0, 8.0]})
-    emu = _emulator(pb)
+    emu = tiny_emulator(pb)
     emu.save(tmp_path / "a")
     with pytest.raises(FileExistsError):
         emu.save(tmp_path / "a")
@@ -371,7 +340,7 @@ def test_two_species_artifact_outputs_and_widened_warm_start(tmp_path):
     two = PINNProblem(species=("electron", "proton"))
     model = new_model(one, architecture(**TINY, log_scale0=-6.0), jax.random.key(1))
     wide = widen_outputs(model, 2)
-    y = jnp.asarray(_points(5, 2)[0], dtype=jnp.float32)
+    y = jnp.asarray(points(5, 2)[0], dtype=jnp.float32)
     np.testing.assert_array_equal(np.asarray(u_value(wide, two, y)), np.repeat(np.asarray(u_value(model, one, y)), 2))
     card = ModelCard(name="two", kind="pinn", dataset_hash="-", n_train=0, n_validation=0, training_domain={})
     emu = PINNEmulator(two, wide, architecture(**TINY, log_scale0=-6.0), card)
@@ -402,7 +371,7 @@ def test_widened_inputs_start_at_the_fixed_solution_and_can_learn_the_parameters
     cond = PINNProblem(losses="ic_cmb", ranges={"D0": [1.0, 10.0], "z_h": [2.0, 8.0]})
     model = new_model(fixed, architecture(**TINY, log_scale0=-6.0), jax.random.key(3))
     wide = widen_inputs(model, 2)
-    y = jnp.asarray(_points(4, 0)[0], dtype=jnp.float32)
+    y = jnp.asarray(points(4, 0)[0], dtype=jnp.float32)
     for a in ([-0.7, 0.9], [0.3, -1.0]):
         np.testing.assert_array_equal(np.asarray(wide(*y[:3], jnp.asarray(a, jnp.float32))),
                                       np.asarray(model(*y[:3], jnp.zeros(0, jnp.float32))))
@@ -435,7 +404,7 @@ def test_widened_trunk_keeps_the_solution_and_its_new_units_can_learn():
     model = new_model(problem, architecture(**{**TINY, "depth": 2}, log_scale0=-6.0), jax.random.key(5))
     wide = widen_hidden(model, 24, jax.random.key(6))
     assert wide.morphology.hidden[1].v.shape == (24, 24) and wide.morphology.out.v.shape == (24, 2)
-    pts = jnp.asarray(_points(6, 0), dtype=jnp.float32)
+    pts = jnp.asarray(points(6, 0), dtype=jnp.float32)
     for y in pts:
         np.testing.assert_array_equal(np.asarray(u_value(wide, problem, y)), np.asarray(u_value(model, problem, y)))
     loss = lambda m: jnp.sum(scaled_residuals(m, problem, pts[None], 1.0) ** 2)
@@ -445,122 +414,6 @@ def test_widened_trunk_keeps_the_solution_and_its_new_units_can_learn():
     assert np.all(np.abs(np.asarray(grad.morphology.hidden[1].v[16:, :16])).sum(axis=1) > 0)
     with pytest.raises(ValueError, match="has 24 units, asked for 16"):
         widen_hidden(wide, 16, jax.random.key(7))
-
-
-def test_training_step_solves_the_problem_with_its_parameter_order():
-    """The jitted training step evaluates the same loss as the problem itself, for parameters
-    named in non-alphabetical order (the step is compiled from a serialised problem; a sorted
-    serialisation once swapped z_h's and gamma's inputs in training)."""
-    pb = PINNProblem(ranges={"z_h": [2.0, 8.0], "D0": [1.0, 10.0]})   # sorted: D0 first
-    trainer = PINNTrainer(pb, TrainConfig(steps=1, batch=32, energy_bins=2), architecture(**TINY))
-    key = jax.random.key(7)
-    fresh = sample_points(key, pb, 8, 2)
-    expected = _bin_losses(trainer.model, pb, jnp.concatenate([fresh, trainer.rad_points], axis=1), 1.0)
-    *_, bins = trainer._train_step(trainer.model, trainer.opt_state, key, trainer.rad_points,
-                                   trainer.weights, jnp.float32(1.0), jnp.float32(1e-3))
-    np.testing.assert_allclose(np.asarray(bins), np.asarray(expected), rtol=1e-5)
-
-
-def test_collocation_stays_below_the_energy_ceiling_where_the_residual_is_finite():
-    """With losses, x = 1 is the energy ceiling, where the hard constraint makes ln u = -inf: in
-    float32 the largest uniform draw of the top slice lands there, and so does x within ~6e-8 of 1
-    (x + 1 rounds to 2), giving a NaN residual (a GPU run died of it). Collocation stops at X_TOP,
-    where the residual is finite."""
-    pb = PINNProblem(losses="ic_cmb", ranges={"D0": [1.0, 10.0]})
-    model = new_model(pb, TINY, jax.random.key(0))
-    at = lambda x: residual(model, pb, jnp.array([0.5, 0.2, x, 0.1], jnp.float32))
-    top_draw = jnp.float32(0.75) + jnp.float32(0.25) * jnp.nextafter(jnp.float32(1.0), jnp.float32(0.0))
-    assert float(top_draw) == 1.0                                # the rounding that produced the NaN
-    assert not np.isfinite(np.asarray(at(top_draw))).all()
-    assert not np.isfinite(np.asarray(at(jnp.nextafter(jnp.float32(1.0), jnp.float32(0.0))))).all()
-    assert np.isfinite(np.asarray(at(jnp.float32(X_TOP)))).all()
-    pts = sample_points(jax.random.key(3), pb, 4096, 8)
-    assert float(pts[..., 2].max()) <= X_TOP and float(pts[..., 2].min()) >= -1.0
-
-
-def test_rho_max_keeps_every_collocation_draw_inside_it():
-    """rho_max < 1 leaves the strip rho_max R_h < r < R_h out of Adam's batches, RAD's draws and
-    L-BFGS's set alike (the (b) refinement of docs/pinn.md), and still spans the validated domain."""
-    pb = PINNProblem()
-    cfg = TrainConfig(steps=2, batch=256, energy_bins=2, pool_factor=2, balance_every=1, resample_every=1,
-                      lbfgs_points=512, rho_max=0.97)
-    trainer = PINNTrainer(pb, cfg, TINY)
-    trainer.run(2, progress=False)
-    pts, _ = trainer.lbfgs_collocation()
-    for rho in (trainer.rad_points[..., 0], pts[..., 0]):
-        assert 0.95 < float(rho.max()) <= 0.97
-
-
-def test_relative_weighting_is_the_residual_over_u_inside_the_validated_domain():
-    """weighting="relative": the loss's residual is R/u (times exp(c0)) for both species at points with
-    rho, zeta <= 0.95 and E <= E_max, and finite as close to the boundary as collocation gets, where
-    u -> 0 (the hard factors frozen at the edge); the default keeps the hard factors (1 - rho^2)
-    sigma e in the numerator, so it weighs R/u less towards the boundary by exactly them."""
-    with jax.enable_x64(True):
-        pb = PINNProblem(losses="ic_cmb+gas", species=("electron", "proton"))
-        model = new_model(pb, TINY, jax.random.key(4))
-        inside = _points(64, 5)
-        inside[:, 2] = np.minimum(inside[:, 2], float(pb.to_x(math.log(pb.E_max))))
-        edge = np.array([[0.9999, 0.5, 0.0], [0.3, 0.9999, 0.5], [0.5, 0.3, X_TOP]])
-        pts = jnp.asarray(np.concatenate([inside, edge]))
-
-        @jax.jit
-        def fields(p):
-            lnE = pb.l_range[0] + (p[:, 2] + 1.0) * pb.dl_dx
-            v = pb.values(np.zeros(0))
-            hard = jnp.stack([pb.hard_factor(p[:, 0], p[:, 1], lnE, v, s) * pb.energy_factor(lnE, s)
-                              for s in range(2)], axis=-1)
-            return (jax.vmap(lambda y: residual(model, pb, y))(p), jax.vmap(lambda y: u_value(model, pb, y))(p),
-                    hard, scaled_residuals(model, pb, p[None], 1.0, weighting="relative")[0],
-                    scaled_residuals(model, pb, p[None], 1.0)[0])
-
-        R, u, hard, relative, default = (np.asarray(a) for a in fields(pts))
-        n = len(inside)
-        np.testing.assert_allclose(relative[:n], R[:n] / u[:n] * math.exp(model.log_scale0), rtol=1e-6)
-        np.testing.assert_allclose(default[:n], relative[:n] * hard[:n], rtol=1e-6)
-        assert hard[:n].min() < 0.05            # the default's weight on R/u falls below 1/20 here
-        assert np.isfinite(relative[n:]).all() and np.abs(relative[n:]).max() < 1e3 * np.abs(relative[:n]).max()
-
-
-def test_adam_step_minimises_the_configured_weighting():
-    """adam_weighting picks the loss the Adam step descends: its loss is the weighted sum of the
-    slices' mean squares under that weighting, at the fresh points of its key and the RAD half."""
-    pb = PINNProblem(losses="ic_cmb")
-    losses = {}
-    for weighting in ("amplitude", "relative"):
-        trainer = PINNTrainer(pb, TrainConfig(batch=64, energy_bins=4, adam_weighting=weighting), TINY)
-        model, key, weights = trainer.model, jax.random.key(7), jnp.arange(1.0, 5.0, dtype=jnp.float32)
-        loss = trainer._train_step(model, trainer.opt_state, key, trainer.rad_points, weights,
-                                   jnp.float32(1.0), jnp.float32(1e-3))[2]
-        pts = jnp.concatenate([sample_points(key, pb, trainer.n_half, 4), trainer.rad_points], axis=1)
-        expected = jnp.sum(weights * _bin_losses(model, pb, pts, 1.0, weighting=weighting))
-        assert float(loss) == pytest.approx(float(expected), rel=1e-5)
-        losses[weighting] = float(loss)
-    assert losses["relative"] > 1.5 * losses["amplitude"]     # R/u counts more towards the boundaries (x2.0 here)
-
-
-def test_schedule_fitted_to_a_time_budget_keeps_the_decay_and_shares_the_compiled_step(tmp_path):
-    """fit_schedule stretches steps and decay_steps together (the same total decay, whole
-    checkpoints); the learning rate is optax's exponential decay; trainers that differ only in
-    their schedule share one compiled step (the time probe does not compile twice)."""
-    cfg = TrainConfig(steps=40_000, decay_steps=1_000, decay_rate=0.85, checkpoint_every=500)
-    fitted = fit_schedule(cfg, seconds_per_step=0.004, seconds=300.0)
-    assert fitted.steps == 75_000 and fitted.decay_steps == 1_875
-    assert learning_rate(fitted, fitted.steps) == pytest.approx(learning_rate(cfg, cfg.steps), rel=1e-12)
-    assert fit_schedule(cfg, 10.0, 1.0).steps == 500                     # never less than one checkpoint
-    optax_schedule = optax.exponential_decay(cfg.lr, cfg.decay_steps, cfg.decay_rate)
-    for step in (0, 1, 777, 40_000):
-        assert learning_rate(cfg, step) == pytest.approx(float(optax_schedule(step)), rel=1e-6)
-    with pytest.raises(ConfigurationError, match="seconds_per_step > 0"):
-        fit_schedule(cfg, 0.0, 300.0)
-    recipe_a = Path(__file__).resolve().parents[1] / "emulators" / "pinn_a_diffusion" / "recipe.toml"
-    with pytest.raises(ConfigurationError, match="fit_seconds = -5"):      # refused before any probing
-        train_recipe(recipe_a, tmp_path, fit_seconds=-5)
-    pb = PINNProblem()
-    small = TrainConfig(steps=10, batch=32, energy_bins=2)
-    first = PINNTrainer(pb, small, architecture(**TINY))
-    other = PINNTrainer(pb, dataclasses.replace(small, steps=99, decay_steps=7, lr=1e-4), architecture(**TINY))
-    assert other._train_step is first._train_step
 
 
 def test_problem_hash_tells_the_network_input_orders_apart():
@@ -573,253 +426,3 @@ def test_problem_hash_tells_the_network_input_orders_apart():
         PINNProblem(ranges={"D0": [1.0, 10.0], "z_h": [2.0, 8.0]}, fixed={"delta": 0.4, "gamma": 2.2}))
     assert problem_hash(ordered) != problem_hash(
         PINNProblem(ranges={"z_h": [2.0, 8.0], "D0": [1.0, 10.0]}, fixed={"delta": 0.5, "gamma": 2.2}))
-
-
-def test_training_reduces_the_residual_and_resumes_bit_for_bit(tmp_path):
-    pb = PINNProblem()
-    cfg = TrainConfig(steps=40, batch=64, energy_bins=4, balance_every=10, resample_every=10,
-                      checkpoint_every=20, pool_factor=2, seed=5)
-    straight = PINNTrainer(pb, cfg, TINY)
-    straight.run(40, progress=False)
-    first = PINNTrainer(pb, cfg, TINY)
-    checkpoints = tmp_path / "checkpoints"
-    first.run(20, checkpoints, progress=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints"]     # staging folders swapped away
-    checkpoints.replace(tmp_path / "checkpoints.previous")     # as if killed between the swap's renames
-    resumed = PINNTrainer(pb, cfg, TINY)
-    assert resumed.load_checkpoint(checkpoints) and resumed.step == 20
-    resumed.run(40, progress=False)
-    for a, b in zip(model_weights(straight.model).values(), model_weights(resumed.model).values()):
-        np.testing.assert_array_equal(a, b)
-    steps_and_losses = lambda t: [(h["step"], h["loss"]) for h in t.history]
-    # the history resumes with the weights (the first run also recorded its last step, 20)
-    assert [h for h in steps_and_losses(resumed) if h[0] != 20] == steps_and_losses(straight)
-    seconds = [h["seconds"] for h in resumed.history]
-    assert seconds == sorted(seconds) and seconds[0] > 0              # one clock across the two runs
-    pts = sample_points(jax.random.key(99), pb, 256, 4)               # a fixed held-out set
-    plain = jnp.ones(pts.shape[:2] + (1,))                            # the unscaled residual
-    before = float(jnp.sum(_bin_losses(PINNTrainer(pb, cfg, TINY).model, pb, pts, 1.0, plain)))
-    after = float(jnp.sum(_bin_losses(straight.model, pb, pts, 1.0, plain)))
-    assert after < 0.7 * before, (before, after)
-    (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="notes.txt"):     # never swaps away a folder of other files
-        first.save_checkpoint(tmp_path)
-    assert (tmp_path / "notes.txt").read_text() == "mine"
-
-
-def test_collocation_gap_shows_an_lbfgs_fit_of_too_few_points(experiment_module, capsys):
-    """L-BFGS on 32 points for ~1,000 weights fits the points, not the equation: its objective on
-    fresh draws of the same kind of set (experiments/pinn_collocation_gap.py) is far above its own.
-    Outside a terminal (pytest's captured stdout, a batch job's log) the bar's lines are printed.
-    L-BFGS runs in float64 here (lbfgs_precision) and hands back a float32 model."""
-    gap = experiment_module("pinn_collocation_gap")
-    pb = PINNProblem()
-    cfg = TrainConfig(steps=0, batch=32, energy_bins=2, pool_factor=2, lbfgs_steps=100, lbfgs_points=32,
-                      lbfgs_precision="float64", seed=3)
-    start = _emulator(pb)
-    before = gap.objectives_on_fresh_draws(start, cfg, 2)
-    trainer = PINNTrainer(pb, cfg, model=start.model)
-    capsys.readouterr()
-    trainer.refine_lbfgs(progress=True)
-    own = trainer.history[-1]["loss"]
-    logged = [line.split() for line in capsys.readouterr().out.splitlines() if line]
-    assert [line[:2] for line in logged] == [["L-BFGS", "50/100"], ["L-BFGS", "100/100"]]
-    assert float(logged[-1][3]) == pytest.approx(own, rel=1e-4)
-    assert all(w.dtype == jnp.float32 for w in jax.tree.leaves(eqx.filter(trainer.model, eqx.is_inexact_array)))
-    after = gap.objectives_on_fresh_draws(PINNEmulator(pb, trainer.model, start.arch, start.card), cfg, 2)
-    assert own < 0.01 * min(b for b, _ in before), (own, before)      # L-BFGS fitted its points...
-    assert min(a for a, _ in after) > 20 * own, (own, after)            # ...more than the equation
-    assert min(u for _, u in after) > 20 * own, (own, after)            # the uniform half alone too
-
-
-def test_float64_objective_follows_its_gradient_where_float32_rounds():
-    """lbfgs_precision = "float64" casts weights, points and scales (lbfgs_objective_in, as
-    refine_lbfgs does), and the residual's autodiff derivatives follow: a central difference of
-    L-BFGS's objective along its gradient with a step of 1e-6 matches the gradient's slope to 6e-11
-    in float64, where float32's rounding (~1e-7 of the objective over a 1e-6 step) leaves 4.5e-3
-    (measured here; keys 5 and 6: 9e-11 / 5.6e-11 against 3.3e-3 / 5.0e-3)."""
-    pb = PINNProblem(losses="ic_cmb")
-    trainer = PINNTrainer(pb, TrainConfig(batch=64, energy_bins=2), model=_emulator(pb).model)
-    pts = sample_points(jax.random.key(4), pb, 32, 2)
-    scales = point_scales(trainer.model, pts, pb)
-
-    def slope_mismatch(dtype, h=1e-6):
-        params, _, objective = trainer.lbfgs_objective_in(dtype, pts, scales)
-        objective = jax.jit(objective)
-        value, grad = jax.value_and_grad(objective)(params)
-        assert value.dtype == dtype
-        norm = optax.tree.norm(grad)
-        step = jax.tree.map(lambda g: (h / norm) * g, grad)
-        central = (objective(optax.apply_updates(params, step))
-                   - objective(jax.tree.map(lambda q, d: q - d, params, step))) / (2 * h)
-        return abs(float(central) / float(norm) - 1.0)
-
-    assert slope_mismatch(jnp.float64) < 1e-8
-    assert slope_mismatch(jnp.float32) > 1e-6
-
-
-def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path, monkeypatch):
-    recipe = tmp_path / "recipe.toml"
-    arch = "\n".join(f"{k} = {v}" for k, v in TINY.items())
-    recipe.write_text(f"""name = "tiny"\n[problem]\nlosses = "none"\n[architecture]\n{arch}
-[train]\nsteps = 20\nbatch = 64\nenergy_bins = 4\ncheckpoint_every = 10\nlbfgs_steps = 5\nlbfgs_points = 128\n""")
-    drawn, draw = [], PINNTrainer.lbfgs_collocation
-
-    def recorded(trainer, n_points=None):
-        pts, scales = draw(trainer, n_points)
-        drawn.append(dict(model=trainer.model, pts=pts, scales=scales, weights=trainer.weights))
-        return pts, scales
-
-    monkeypatch.setattr(PINNTrainer, "lbfgs_collocation", recorded)
-    emu = train_recipe(recipe, tmp_path / "out", progress=False)
-    # L-BFGS lowers its objective: the slice-weighted mean square on its 128 points
-    (lbfgs,) = drawn
-    assert lbfgs["pts"].shape == (4, 32, 3)
-    objective = lambda run, m: float(jnp.sum(run["weights"] * _bin_losses(m, emu.problem, run["pts"], 1.0, run["scales"])))
-    assert objective(lbfgs, emu.model) < 0.99 * objective(lbfgs, lbfgs["model"])
-    back = PINNEmulator.load(tmp_path / "out")
-    metrics = back.card.metrics
-    assert metrics["steps"] == 20 and back.card.kind == "pinn"
-    assert back.card.dataset_hash == problem_hash(back.problem)
-    assert metrics["validation"] == pytest.approx(validate(back), rel=1e-5)   # the card describes these weights
-    assert (tmp_path / "out" / "history.csv").exists()
-    E = np.logspace(-1, 6, 5)
-    np.testing.assert_array_equal(np.asarray(back.psi(8.5, 0.0, E)), np.asarray(emu.psi(8.5, 0.0, E)))
-    with pytest.raises(FileExistsError, match="overwrite"):
-        train_recipe(recipe, tmp_path / "out", progress=False)
-    # a conditional recipe starts from this fixed-parameter artifact; another parameter count does not
-    cond = tmp_path / "cond.toml"
-    cond.write_text(recipe.read_text().replace('name = "tiny"', 'name = "cond"\nwarm_start = "out"').replace(
-        'losses = "none"', 'losses = "none"\nranges = { z_h = [3.0, 5.0], D0 = [2.0, 6.0] }').replace(
-        "steps = 20\n", "steps = 2\n").replace("lbfgs_steps = 5", "lbfgs_steps = 0"))
-    started = train_recipe(cond, tmp_path / "cond_out", progress=False)
-    assert started.problem.names == ("z_h", "D0") and started.card.metrics["steps"] == 2
-    assert started.card.metrics["warm_start"] == {      # the card names the weights it started from, and their training
-        "name": "tiny", "created": back.card.created,
-        "weights_sha256": hashlib.sha256((tmp_path / "out" / "weights.safetensors").read_bytes()).hexdigest(),
-        **{k: metrics[k] for k in ("steps", "device", "train_seconds_this_run", "final_loss")}}
-    assert "warm_start" not in back.card.metrics
-    # steps = 0: the warm start refined by L-BFGS alone, on slices balanced at the start
-    refine = tmp_path / "refine.toml"
-    refine.write_text(recipe.read_text().replace('name = "tiny"', 'name = "tiny"\nwarm_start = "out"').replace(
-        "\nsteps = 20\n", "\nsteps = 0\n"))
-    drawn.clear()
-    refined = train_recipe(refine, tmp_path / "refined", progress=False)
-    (lbfgs,) = drawn
-    np.testing.assert_array_equal(np.asarray(lbfgs["model"].morphology.out.v), np.asarray(back.model.morphology.out.v))
-    assert float(jnp.mean(lbfgs["weights"])) == pytest.approx(1.0) and float(jnp.std(lbfgs["weights"])) > 1e-3
-    assert objective(lbfgs, refined.model) < 0.99 * objective(lbfgs, back.model)
-    assert refined.card.metrics["steps"] == 0 and refined.card.metrics["warm_start"]["name"] == "tiny"
-    assert refined.card.metrics["lbfgs_iterations"] == metrics["lbfgs_iterations"] == 5
-    # a refinement of the refinement keeps the whole chain, and its seconds add up along it; with 10 ms
-    # to run, L-BFGS stops after its first iteration (its compilation alone takes longer)
-    twice = tmp_path / "twice.toml"
-    twice.write_text(refine.read_text().replace('warm_start = "out"', 'warm_start = "refined"'))
-    chain = train_recipe(twice, tmp_path / "twice", progress=False, seed=7, seconds=0.01).card.metrics
-    assert chain["lbfgs_iterations"] == 1
-    assert np.loadtxt(tmp_path / "twice" / "history.csv", delimiter=",", skiprows=1, ndmin=2)[-1, 0] == 1
-    first, second = (run["pts"][:, :16] for run in drawn)     # the uniform halves: seed 7 draws new ones
-    assert not np.array_equal(np.asarray(first), np.asarray(second))
-    assert json.loads((tmp_path / "twice" / "spec.json").read_text())["train"]["seed"] == 7
-    assert chain["warm_start"]["warm_start"] == refined.card.metrics["warm_start"]
-    assert chain["warm_start"]["final_loss"] == refined.card.metrics["final_loss"]
-    assert seconds_with_warm_starts(chain) == pytest.approx(sum(
-        m["train_seconds_this_run"] for m in (chain, refined.card.metrics, metrics)))
-    # a wider recipe starts from the narrower artifact at its solution; a narrower one is refused
-    wider = tmp_path / "wider.toml"
-    wider.write_text(refine.read_text().replace("width = 16", "width = 24"))
-    drawn.clear()
-    widened = train_recipe(wider, tmp_path / "wider_out", progress=False)
-    (lbfgs,) = drawn
-    start = PINNEmulator(back.problem, lbfgs["model"], widened.arch, card=None)
-    np.testing.assert_allclose(np.asarray(start.psi(8.5, 0.0, E)), np.asarray(back.psi(8.5, 0.0, E)), rtol=1e-6)
-    assert PINNEmulator.load(tmp_path / "wider_out").arch["width"] == 24
-    narrower = tmp_path / "narrower.toml"
-    narrower.write_text(refine.read_text().replace('warm_start = "out"', 'warm_start = "wider_out"'))
-    with pytest.raises(ConfigurationError, match=r"width 24, parameters \[\].*width 16, parameters \[\].*narrower width"):
-        train_recipe(narrower, tmp_path / "narrower_out", progress=False)
-    zero = tmp_path / "zero.toml"                               # nothing to refine
-    zero.write_text(recipe.read_text().replace("\nsteps = 20\n", "\nsteps = 0\n"))
-    with pytest.raises(ConfigurationError, match="steps = 0 .* needs a warm_start"):
-        train_recipe(zero, tmp_path / "zero_out", progress=False)
-    assert not (tmp_path / "zero_out").exists()
-    one = tmp_path / "one.toml"
-    one.write_text(cond.read_text().replace('warm_start = "out"', 'warm_start = "cond_out"').replace(
-        ", D0 = [2.0, 6.0]", ""))
-    with pytest.raises(ConfigurationError, match=r"parameters \['z_h', 'D0'\].*parameters \['z_h'\].*or as many"):
-        train_recipe(one, tmp_path / "one_out", progress=False)
-    bad = tmp_path / "bad.toml"
-    bad.write_text('name = "x"\n[trian]\nsteps = 1\n')
-    with pytest.raises(ConfigurationError, match="trian"):
-        train_recipe(bad, tmp_path / "bad_out", progress=False)
-    bad.write_text('name = "x"\n[train]\nsteps = 1\n[train.quick]\nlbfgs_relative_to_u = true\n')
-    with pytest.raises(ConfigurationError, match=r"\[train.quick\]: unknown keys \['lbfgs_relative_to_u'\]; allowed: steps"):
-        train_recipe(bad, tmp_path / "bad_out", progress=False)
-    assert not (tmp_path / "bad_out").exists()
-
-
-def test_warm_start_under_another_trial_function_warns():
-    """(d) cannot take (b)'s "exact_z" trial: a warm start from it is flagged; a diffusion-only
-    start (whose trial ignores losses) or the same trial is not."""
-    exact = PINNProblem(losses="ic_cmb", trial="exact_z")
-    conditional = PINNProblem(losses="ic_cmb", ranges={"D0": [1.0, 10.0]})
-    with pytest.warns(UserWarning, match="trained with trial='exact_z', this recipe has trial='slab'"):
-        warn_if_trials_differ(exact, conditional, "pinn_b_ic")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        warn_if_trials_differ(PINNProblem(trial="loss_length_z"), conditional, "pinn_a_diffusion")
-        warn_if_trials_differ(exact, dataclasses.replace(exact), "pinn_b_ic")
-
-
-def test_pinn_eval_refuses_an_artifact_of_another_recipe_and_unknown_labels(tmp_path, experiment_module, capsys):
-    """``pinn_eval.py --only a --artifact DIR`` reports (a)'s figures only for a PINN of (a)'s problem;
-    an unknown recipe label is refused by name."""
-    pinn_eval = experiment_module("pinn_eval")
-    shipped = Path(__file__).resolve().parents[1] / "emulators" / "pinn_b_ic"
-    with pytest.raises(SystemExit):
-        pinn_eval.main(["--only", "a", "--artifact", str(shipped), "--out", str(tmp_path)])
-    assert "solves another problem than recipe (a)" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        pinn_eval.main(["--only", "ax", "--out", str(tmp_path)])
-    assert "unknown recipe label(s) ['x']; allowed: abcd" in capsys.readouterr().err
-    assert not (tmp_path / "summary.json").exists()
-
-
-def test_where_largest_finds_the_worst_point_and_the_maximum_per_radius():
-    """The located maximum is the largest of all grids with its own (r, z, E) and point index;
-    the per-radius maxima run over heights, energies and points."""
-    r, z, E = np.array([0.0, 10.0, 19.0]), np.array([0.0, 1.0]), np.array([0.1, 10.0, 1e3, 1e5])
-    first, second = np.full((3, 2, 4), 0.01), np.full((3, 2, 4), 0.02)
-    first[0, 1, 3] = 0.05                  # the first point's worst: r = 0, z = 1, 1e5 GeV
-    second[2, 0, 1] = 0.07                 # the overall worst: second point, r = 19, z = 0, 10 GeV
-    runs = [dict(r=r, z=z, E=E, rel=first), dict(r=r, z=z, E=E, rel=second)]
-    w = where_largest(runs)
-    assert (w["max_rel_err"], w["r_kpc"], w["z_kpc"], w["E_GeV"], w["point"]) == (0.07, 19.0, 0.0, 10.0, 1)
-    assert w["max_by_radius"] == [0.05, 0.02, 0.07] and w["radii_kpc"] == [0.0, 10.0, 19.0]
-
-
-@pytest.mark.slow  # the exact series at up to 5 held-out points per artifact: ~1 min; run by `make test-all`
-@pytest.mark.parametrize("name", ["pinn_a_diffusion", "pinn_b_ic", "pinn_c_two_species", "pinn_d_conditional"])
-def test_shipped_artifact_matches_its_model_card(name):
-    """Each shipped PINN loads, its card names its problem, and the card's validation metrics
-    are those of its weights."""
-    emu = PINNEmulator.load(Path(__file__).resolve().parents[1] / "emulators" / name, guard="refuse")
-    assert emu.card.dataset_hash == problem_hash(emu.problem)
-    card = emu.card.metrics["validation"]
-    flat = lambda d: {f"{k}.{kk}": vv for k, v in d.items() for kk, vv in (v.items() if isinstance(v, dict) else [("", v)])}
-    assert flat(validate(emu, card.get("n_heldout", 5))) == pytest.approx(flat(card), rel=1e-4)
-
-
-@pytest.mark.slow  # ~40 s: the series at twice its modes and energy points, both species
-def test_reference_is_converged_where_the_two_species_errors_sit():
-    """(c)'s reference (the validation defaults: 100 x 800 modes, 400 energy points per decade) moves
-    by far less than the 1% acceptance with twice the modes and points, in the outer halo and on the
-    axis where (c)'s largest errors sit (measured 2026-12-07: electrons <= 1.3e-5 above the disc, 7.9e-4 at
-    r = 19 kpc, z = 0, 1e5 GeV; protons <= 3.2e-4)."""
-    problem = PINNEmulator.load(Path(__file__).resolve().parents[1] / "emulators" / "pinn_c_two_species").problem
-    r, z = np.array([0.0, 1.0, 17.0, 18.0, 19.0]), 4.0 * np.array([0.0, 0.71, 0.95])
-    for species, E in ((0, np.logspace(3, 5.5, 6)), (1, np.array([0.1, 0.178, 0.316, 1.0]))):
-        psi = reference_psi(problem, [], r, z, E, species=species)
-        finer = reference_psi(problem, [], r, z, E, n_bessel=200, n_sine=1600, points_per_decade=800,
-                              species=species)
-        assert np.max(np.abs(finer / psi - 1)) < 1e-3, problem.species[species]
