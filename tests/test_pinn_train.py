@@ -18,7 +18,7 @@ from crinfer.emulators.pinn.problem import PINNProblem
 from crinfer.emulators.pinn.recipe import fit_schedule, train_recipe
 from crinfer.emulators.pinn.residual import residual, u_value
 from crinfer.emulators.pinn.train import (X_TOP, PINNTrainer, TrainConfig, _bin_losses, learning_rate, new_model,
-                                         point_scales, region_index, sample_points, scaled_residuals)
+                                         point_scales, sample_points, scaled_residuals)
 
 from pinn_helpers import TINY, points, tiny_emulator
 
@@ -223,40 +223,3 @@ def test_float64_objective_follows_its_gradient_where_float32_rounds():
 
     assert slope_mismatch(jnp.float64) < 1e-8
     assert slope_mismatch(jnp.float32) > 1e-6
-
-
-def test_region_balanced_lbfgs_objective_weighs_each_slice_and_band_by_its_gradient_norm():
-    """lbfgs_regions = (2, 2): the factors on the scaled residual turn L-BFGS's objective,
-    sum_k weights_k mean_k (R s)^2, into sum_kb w_kb L_kb over 2 energy slices x 4 (rho, |zeta|)
-    bands, L_kb the bin's mean squared scaled residual, and the weights balance the bins'
-    gradients: w_kb |grad L_kb| is the same in every bin, sum w = 2 (the slices' count)."""
-    pb = PINNProblem(losses="ic_cmb")
-    cfg = TrainConfig(steps=0, batch=64, energy_bins=2, lbfgs_steps=1, lbfgs_regions=[2, 2])
-    trainer = PINNTrainer(pb, cfg, model=tiny_emulator(pb).model)
-    trainer.weights = jnp.array([0.5, 1.5])
-    pts = sample_points(jax.random.key(3), pb, 96, 2)
-    plain = point_scales(trainer.model, pts, pb)
-    factors = trainer._region_factors(pts, plain)
-    w = trainer.region_weights
-    region = region_index(pts, cfg.rho_max, (2, 2))
-    masks = [(region == b) & (jnp.arange(2)[:, None] == k) for k in range(2) for b in range(4)]
-    assert min(int(m.sum()) for m in masks) >= 8
-
-    @eqx.filter_jit
-    def bin_loss_and_gradient_norm(model, mask):
-        def bin_loss(m):
-            r2 = jnp.mean(scaled_residuals(m, pb, pts, 1.0, plain) ** 2, axis=-1)
-            return jnp.sum(jnp.where(mask, r2, 0.0)) / jnp.sum(mask), r2
-        (loss, r2), grad = eqx.filter_value_and_grad(bin_loss, has_aux=True)(model)
-        return loss, optax.global_norm(grad), r2
-
-    results = [bin_loss_and_gradient_norm(trainer.model, m) for m in masks]
-    losses, norms = np.array([(float(loss), float(norm)) for loss, norm, _ in results]).T
-    objective = np.sum(trainer.weights * np.mean(results[0][2] * factors**2, axis=1))
-    np.testing.assert_allclose(objective, np.sum(w.ravel() * losses), rtol=1e-5)
-    np.testing.assert_allclose(w.sum(), 2.0, rtol=1e-6)
-    balanced = w.ravel() * norms
-    np.testing.assert_allclose(balanced, balanced[0], rtol=1e-4)
-    assert w.max() / w.min() > 2          # the bins' gradients differ: the weights are not uniform
-    with pytest.raises(ConfigurationError, match=r"lbfgs_regions = \(2, 0\).*two integers >= 1"):
-        TrainConfig(lbfgs_regions=(2, 0))

@@ -11,9 +11,7 @@ Techniques (Wang, Sankaran & Perdikaris 2023, arXiv:2308.08468, and the papers i
   (diffusion only -> diffusion + IC), usually after a warm start from a diffusion-only PINN;
 * Adam with exponential learning-rate decay and gradient clipping (optax), then optionally
   ``lbfgs_steps`` of full-batch L-BFGS (``lbfgs_memory`` past steps) with a zoom line search on
-  a fixed set of ``lbfgs_points`` (half uniform, half RAD), as in Raissi et al. (2019); with
-  ``lbfgs_regions`` = (n_rho, n_zeta) > (1, 1) the gradient-norm balancing runs over every
-  energy slice x (rho, |zeta|) band instead of the slices alone;
+  a fixed set of ``lbfgs_points`` (half uniform, half RAD), as in Raissi et al. (2019);
 * checkpoints every ``checkpoint_every`` steps, resumed from when present.
 """
 from __future__ import annotations
@@ -23,7 +21,7 @@ import json
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import equinox as eqx
@@ -65,7 +63,6 @@ class TrainConfig:
     lbfgs_memory: int = 10
     lbfgs_weighting: str = "amplitude"
     lbfgs_precision: str = "float32"
-    lbfgs_regions: tuple[int, int] = (1, 1)
     adam_weighting: str = "amplitude"
     rho_max: float = 1.0
     seed: int = 0
@@ -88,11 +85,6 @@ class TrainConfig:
         if self.lbfgs_precision not in LBFGS_PRECISIONS:
             raise ConfigurationError(f"TrainConfig.lbfgs_precision = {self.lbfgs_precision!r}; allowed: "
                                      f"{', '.join(LBFGS_PRECISIONS)}")
-        regions = tuple(self.lbfgs_regions)
-        if len(regions) != 2 or not all(isinstance(n, int) and n >= 1 for n in regions):
-            raise ConfigurationError(f"TrainConfig.lbfgs_regions = {self.lbfgs_regions!r} must be two integers "
-                                     f">= 1: the numbers of rho and |zeta| bands")
-        object.__setattr__(self, "lbfgs_regions", regions)   # a TOML list arrives as a list
         if not EDGE < self.rho_max <= 1:
             raise ConfigurationError(f"TrainConfig.rho_max = {self.rho_max!r} must be in ({EDGE}, 1]: the "
                                      f"collocation covers the validated domain, r <= {EDGE} R_h")
@@ -169,15 +161,6 @@ def scaled_residuals(model, problem: PINNProblem, pts, loss_weight, scales=None,
 def _bin_losses(model, problem, pts, loss_weight, scales=None, weighting="amplitude"):
     """Mean squared scaled residual per energy slice (over points and species)."""
     return jnp.mean(scaled_residuals(model, problem, pts, loss_weight, scales, weighting) ** 2, axis=(1, 2))
-
-
-def region_index(pts, rho_max: float, regions: tuple[int, int]):
-    """The region of every point, shape pts.shape[:-1]: ``regions`` = (n_rho, n_zeta) equal bands
-    of rho in [0, rho_max] and of |zeta| in [0, 1], numbered rho-band * n_zeta + zeta-band."""
-    n_rho, n_zeta = regions
-    i = jnp.minimum(jnp.floor(pts[..., 0] / rho_max * n_rho), n_rho - 1).astype(jnp.int32)
-    j = jnp.minimum(jnp.floor(jnp.abs(pts[..., 1]) * n_zeta), n_zeta - 1).astype(jnp.int32)
-    return i * n_zeta + j
 
 
 def _rad_select(key, problem, model, pool, n_keep, loss_weight, weighting="amplitude"):
@@ -266,7 +249,6 @@ class PINNTrainer:
         self.model = model if model is not None else new_model(problem, arch or {}, k_model)
         self.opt_state = _optimiser(config.clip_norm).init(eqx.filter(self.model, eqx.is_array))
         self.weights = jnp.ones(config.energy_bins, jnp.float32)
-        self.region_weights = None    # L-BFGS's (slice, region) weights, with lbfgs_regions
         self.step = 0
         self.history: list[dict] = []
         self.n_half = config.batch // (2 * config.energy_bins)
@@ -327,9 +309,6 @@ class PINNTrainer:
 
         steps = steps or self.config.lbfgs_steps
         pts, scales = self.lbfgs_collocation(n_points)
-        if progress and self.config.lbfgs_regions != (1, 1):
-            print("L-BFGS region weights (energy slice x region, rho band major):\n"
-                  + np.array2string(self.region_weights, precision=3, max_line_width=200), flush=True)
         params, static, data, loss = self.lbfgs_objective_in(jnp.dtype(self.config.lbfgs_precision), pts, scales)
         opt = optax.lbfgs(memory_size=self.config.lbfgs_memory)
         value_and_grad = optax.value_and_grad_from_state(loss)
@@ -379,43 +358,7 @@ class PINNTrainer:
         pts = jnp.concatenate([sample_points(k_uniform, problem, per_bin, cfg.energy_bins, cfg.rho_max),
                                _rad_select(k_pick, problem, model, pool, per_bin, 1.0, cfg.lbfgs_weighting)],
                               axis=1)
-        scales = point_scales(model, pts, problem, weighting=cfg.lbfgs_weighting)
-        if cfg.lbfgs_regions != (1, 1):
-            scales = scales * self._region_factors(pts, scales)[..., None]
-        return pts, scales
-
-    def _region_factors(self, pts, scales):
-        """Per point (shape pts.shape[:-1]), the factor on the scaled residual that turns
-        :meth:`lbfgs_objective` into sum_kb w_kb L_kb over energy slices k and regions b
-        (:func:`region_index`), L_kb the mean squared scaled residual of the bin, with
-        gradient-norm weights w_kb = sum |grad L| / |grad L_kb| (as :meth:`_balance`, over the
-        bins that hold points), scaled to sum to the number of slices. Sets ``region_weights``."""
-        cfg, problem = self.config, self.problem
-        n_regions = math.prod(cfg.lbfgs_regions)
-        region = region_index(pts, cfg.rho_max, cfg.lbfgs_regions)
-        params, static = eqx.partition(self.model, eqx.is_array)
-
-        @jax.jit
-        def grad_norm(p, mask):
-            def bin_loss(q):
-                r2 = jnp.mean(scaled_residuals(eqx.combine(q, static), problem, pts, 1.0, scales) ** 2, axis=-1)
-                return jnp.sum(mask * r2) / jnp.maximum(jnp.sum(mask), 1.0)
-            return optax.global_norm(jax.grad(bin_loss)(p))
-
-        counts = np.zeros((cfg.energy_bins, n_regions))
-        norms = np.full((cfg.energy_bins, n_regions), np.nan)
-        for k in range(cfg.energy_bins):
-            for b in range(n_regions):
-                mask = (region == b) & (jnp.arange(cfg.energy_bins)[:, None] == k)
-                counts[k, b] = float(jnp.sum(mask))
-                if counts[k, b]:
-                    norms[k, b] = float(grad_norm(params, mask.astype(pts.dtype)))
-        held = counts > 0
-        w = np.where(held, np.nansum(norms) / np.maximum(np.nan_to_num(norms), 1e-30), 0.0)
-        w *= cfg.energy_bins / w.sum()
-        self.region_weights = w
-        per_point = w * pts.shape[1] / np.maximum(counts, 1) / np.asarray(self.weights)[:, None]
-        return jnp.sqrt(jnp.take_along_axis(jnp.asarray(per_point, pts.dtype), region, axis=1))
+        return pts, point_scales(model, pts, problem, weighting=cfg.lbfgs_weighting)
 
     def lbfgs_objective(self, model, pts, scales, weights=None):
         """L-BFGS's objective: the slice-weighted (default: the trainer's ``weights``) sum of the
