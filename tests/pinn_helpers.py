@@ -1,5 +1,5 @@
 """Shared pieces of the PINN tests: a tiny architecture, a constant stand-in network, collocation
-rows and an untrained emulator; a tiny recipe and a recorder of its L-BFGS phases."""
+rows and an untrained emulator."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,7 +7,7 @@ import numpy as np
 from crinfer.emulators.artifact import ModelCard
 from crinfer.emulators.pinn.emulator import PINNEmulator
 from crinfer.emulators.pinn.networks import architecture
-from crinfer.emulators.pinn.train import PINNTrainer, _bin_losses, new_model
+from crinfer.emulators.pinn.train import new_model
 
 TINY = dict(width=16, depth=1, n_radial=4, n_vertical=8, n_fourier=4, spec_width=8, spec_depth=1)
 
@@ -36,33 +36,3 @@ def tiny_emulator(pb, seed=0):
     card = ModelCard(name="tiny", kind="pinn", dataset_hash="-", n_train=0, n_validation=0,
                      training_domain={n: list(b) for n, b in pb.ranges.items()})
     return PINNEmulator(pb, model, arch, card)
-
-
-def tiny_recipe(folder):
-    """Write folder/recipe.toml: a TINY diffusion-only recipe of 20 Adam steps and 5 L-BFGS
-    iterations on 128 points in 4 energy slices; returns its path."""
-    recipe = folder / "recipe.toml"
-    arch = "\n".join(f"{k} = {v}" for k, v in TINY.items())
-    recipe.write_text(f"""name = "tiny"\n[problem]\nlosses = "none"\n[architecture]\n{arch}
-[train]\nsteps = 20\nbatch = 64\nenergy_bins = 4\ncheckpoint_every = 10\nlbfgs_steps = 5\nlbfgs_points = 128\n""")
-    return recipe
-
-
-def record_lbfgs_draws(monkeypatch) -> list:
-    """A list to which every L-BFGS phase run after this call appends the model it started
-    from, its points, scales and slice weights (PINNTrainer.lbfgs_collocation, recorded)."""
-    drawn, draw = [], PINNTrainer.lbfgs_collocation
-
-    def recorded(trainer, n_points=None):
-        pts, scales = draw(trainer, n_points)
-        drawn.append(dict(model=trainer.model, problem=trainer.problem, pts=pts, scales=scales,
-                          weights=trainer.weights))
-        return pts, scales
-
-    monkeypatch.setattr(PINNTrainer, "lbfgs_collocation", recorded)
-    return drawn
-
-
-def lbfgs_objective(run: dict, model) -> float:
-    """The objective of a recorded L-BFGS phase ``run`` (record_lbfgs_draws) at ``model``."""
-    return float(jnp.sum(run["weights"] * _bin_losses(model, run["problem"], run["pts"], 1.0, run["scales"])))

@@ -1,33 +1,46 @@
-"""PINN recipes, artifacts and their evaluation: training a recipe into a card, a conditional
-warm start, refusals, the evaluation script, and (slow) the shipped artifacts against their cards
-(refinements of a trained artifact: test_pinn_refine.py)."""
+"""PINN recipes, artifacts and their evaluation: training a recipe into a card, warm starts,
+refusals, the evaluation script, and (slow) the shipped artifacts against their cards."""
 import dataclasses
 import hashlib
+import json
 import warnings
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from crinfer.core.errors import ConfigurationError
 from crinfer.emulators.pinn.emulator import PINNEmulator, problem_hash
 from crinfer.emulators.pinn.problem import PINNProblem
-from crinfer.emulators.pinn.recipe import train_recipe, warn_if_trials_differ
+from crinfer.emulators.pinn.recipe import seconds_with_warm_starts, train_recipe, warn_if_trials_differ
 from crinfer.emulators.pinn.reference import reference_psi
 from crinfer.emulators.pinn.validation import validate, where_largest
+from crinfer.emulators.pinn.train import PINNTrainer, _bin_losses
 
-from pinn_helpers import lbfgs_objective, record_lbfgs_draws, tiny_recipe
+from pinn_helpers import TINY
 
 
 @pytest.mark.usefixtures("unoptimised_xla")
 def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path, monkeypatch):
-    recipe = tiny_recipe(tmp_path)
-    drawn = record_lbfgs_draws(monkeypatch)
+    recipe = tmp_path / "recipe.toml"
+    arch = "\n".join(f"{k} = {v}" for k, v in TINY.items())
+    recipe.write_text(f"""name = "tiny"\n[problem]\nlosses = "none"\n[architecture]\n{arch}
+[train]\nsteps = 20\nbatch = 64\nenergy_bins = 4\ncheckpoint_every = 10\nlbfgs_steps = 5\nlbfgs_points = 128\n""")
+    drawn, draw = [], PINNTrainer.lbfgs_collocation
+
+    def recorded(trainer, n_points=None):
+        pts, scales = draw(trainer, n_points)
+        drawn.append(dict(model=trainer.model, pts=pts, scales=scales, weights=trainer.weights))
+        return pts, scales
+
+    monkeypatch.setattr(PINNTrainer, "lbfgs_collocation", recorded)
     emu = train_recipe(recipe, tmp_path / "out", progress=False)
     # L-BFGS lowers its objective: the slice-weighted mean square on its 128 points
     (lbfgs,) = drawn
     assert lbfgs["pts"].shape == (4, 32, 3)
-    assert lbfgs_objective(lbfgs, emu.model) < 0.99 * lbfgs_objective(lbfgs, lbfgs["model"])
+    objective = lambda run, m: float(jnp.sum(run["weights"] * _bin_losses(m, emu.problem, run["pts"], 1.0, run["scales"])))
+    assert objective(lbfgs, emu.model) < 0.99 * objective(lbfgs, lbfgs["model"])
     back = PINNEmulator.load(tmp_path / "out")
     metrics = back.card.metrics
     assert metrics["steps"] == 20 and back.card.kind == "pinn"
@@ -50,6 +63,45 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
         "weights_sha256": hashlib.sha256((tmp_path / "out" / "weights.safetensors").read_bytes()).hexdigest(),
         **{k: metrics[k] for k in ("steps", "device", "train_seconds_this_run", "final_loss")}}
     assert "warm_start" not in back.card.metrics
+    # steps = 0: the warm start refined by L-BFGS alone, on slices balanced at the start
+    refine = tmp_path / "refine.toml"
+    refine.write_text(recipe.read_text().replace('name = "tiny"', 'name = "tiny"\nwarm_start = "out"').replace(
+        "\nsteps = 20\n", "\nsteps = 0\n"))
+    drawn.clear()
+    refined = train_recipe(refine, tmp_path / "refined", progress=False)
+    (lbfgs,) = drawn
+    np.testing.assert_array_equal(np.asarray(lbfgs["model"].morphology.out.v), np.asarray(back.model.morphology.out.v))
+    assert float(jnp.mean(lbfgs["weights"])) == pytest.approx(1.0) and float(jnp.std(lbfgs["weights"])) > 1e-3
+    assert objective(lbfgs, refined.model) < 0.99 * objective(lbfgs, back.model)
+    assert refined.card.metrics["steps"] == 0 and refined.card.metrics["warm_start"]["name"] == "tiny"
+    assert refined.card.metrics["lbfgs_iterations"] == metrics["lbfgs_iterations"] == 5
+    # a refinement of the refinement keeps the whole chain, and its seconds add up along it; with 10 ms
+    # to run, L-BFGS stops after its first iteration (its compilation alone takes longer)
+    twice = tmp_path / "twice.toml"
+    twice.write_text(refine.read_text().replace('warm_start = "out"', 'warm_start = "refined"'))
+    chain = train_recipe(twice, tmp_path / "twice", progress=False, seed=7, seconds=0.01).card.metrics
+    assert chain["lbfgs_iterations"] == 1
+    assert np.loadtxt(tmp_path / "twice" / "history.csv", delimiter=",", skiprows=1, ndmin=2)[-1, 0] == 1
+    first, second = (run["pts"][:, :16] for run in drawn)     # the uniform halves: seed 7 draws new ones
+    assert not np.array_equal(np.asarray(first), np.asarray(second))
+    assert json.loads((tmp_path / "twice" / "spec.json").read_text())["train"]["seed"] == 7
+    assert chain["warm_start"]["warm_start"] == refined.card.metrics["warm_start"]
+    assert chain["warm_start"]["final_loss"] == refined.card.metrics["final_loss"]
+    assert seconds_with_warm_starts(chain) == pytest.approx(sum(
+        m["train_seconds_this_run"] for m in (chain, refined.card.metrics, metrics)))
+    # a wider recipe starts from the narrower artifact at its solution; a narrower one is refused
+    wider = tmp_path / "wider.toml"
+    wider.write_text(refine.read_text().replace("width = 16", "width = 24"))
+    drawn.clear()
+    widened = train_recipe(wider, tmp_path / "wider_out", progress=False)
+    (lbfgs,) = drawn
+    start = PINNEmulator(back.problem, lbfgs["model"], widened.arch, card=None)
+    np.testing.assert_allclose(np.asarray(start.psi(8.5, 0.0, E)), np.asarray(back.psi(8.5, 0.0, E)), rtol=1e-6)
+    assert PINNEmulator.load(tmp_path / "wider_out").arch["width"] == 24
+    narrower = tmp_path / "narrower.toml"
+    narrower.write_text(refine.read_text().replace('warm_start = "out"', 'warm_start = "wider_out"'))
+    with pytest.raises(ConfigurationError, match=r"width 24, parameters \[\].*width 16, parameters \[\].*narrower width"):
+        train_recipe(narrower, tmp_path / "narrower_out", progress=False)
     zero = tmp_path / "zero.toml"                               # nothing to refine
     zero.write_text(recipe.read_text().replace("\nsteps = 20\n", "\nsteps = 0\n"))
     with pytest.raises(ConfigurationError, match="steps = 0 .* needs a warm_start"):
