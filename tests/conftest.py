@@ -43,15 +43,18 @@ def experiment_module():
 @pytest.fixture
 def unoptimised_xla():
     """XLA's optimisation passes off during a test (``jax_disable_most_optimizations``): the PINN
-    tests run tiny programs whose nested-JVP residuals take 30-60 s each to compile, and compiling
-    them unoptimised cut tests/test_pinn*.py from ~1,060 s to 812 s on one core (2026-12-07); their
-    assertions hold either way. Not for comparisons with figures computed by optimised programs
-    (the shipped model cards): float32 rounding moves those by ~4e-4 relative."""
+    tests run tiny programs whose nested-JVP residuals take 30-60 s each to compile; unoptimised,
+    one L-BFGS step of a tiny problem compiles in 34 s instead of 44 s, and the three
+    tests/test_pinn*.py files took 812 s on one core where two of them had taken 860 s optimised
+    (2026-12-07, docs/benchmarks.md session 42); their assertions hold either way. Not for
+    comparisons with figures computed by optimised programs (the shipped model cards): float32
+    rounding moves those by ~4e-4 relative."""
     import jax
 
+    before = jax.config.read("jax_disable_most_optimizations")
     jax.config.update("jax_disable_most_optimizations", True)
     yield
-    jax.config.update("jax_disable_most_optimizations", False)
+    jax.config.update("jax_disable_most_optimizations", before)
 
 
 def _has_gpu() -> bool:
@@ -83,7 +86,7 @@ def pytest_unconfigure(config):
     import shutil
     import sys
 
-    if _OWN_XLA_CACHE and not hasattr(config, "workerinput"):
+    if _OWN_XLA_CACHE:     # the controller's (workers inherit the folder and leave it)
         shutil.rmtree(_OWN_XLA_CACHE, ignore_errors=True)
     sys.stdout.flush()
     sys.stderr.flush()
