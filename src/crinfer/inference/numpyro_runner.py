@@ -37,7 +37,9 @@ def sample_model(model: Callable, *, key, num_warmup: int = 500, num_samples: in
     fastest on CPU for small models), ``"sequential"`` (a progress bar per chain, but NumPyro
     compiles each chain anew: minutes per chain on a slow 2-core machine) or ``"parallel"``
     (one device per chain). ``dense_mass``: adapt a full mass matrix (strongly correlated
-    parameters); ``init_strategy``: a NumPyro init strategy (default ``init_to_uniform``).
+    parameters); ``init_strategy``: a NumPyro init strategy (default ``init_to_uniform``); give
+    ``init_to_value`` float64 arrays, not Python floats: a weakly typed start makes NumPyro compile
+    its NUTS step twice when the progress bar is on (experiments/fit_electrons.py, ``start_at``).
     """
     import arviz as az
     from numpyro.infer import MCMC, NUTS, init_to_uniform
