@@ -26,10 +26,10 @@ setup: $(STAMP)
 
 # one worker per core (pytest-xdist), each test file on one worker (its module fixtures built once)
 test: $(STAMP)
-	$(THREADS) $(BIN)/pytest -n auto --dist loadfile
+	$(THREADS) $(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder
 
 test-all: $(STAMP)
-	$(THREADS) $(BIN)/pytest -n auto --dist loadfile -m "not gpu"
+	$(THREADS) $(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder -m "not gpu"
 
 report: $(STAMP)
 	$(THREADS) $(BIN)/python experiments/fit_electrons.py --quick --out reports/electrons_quick

@@ -426,3 +426,39 @@ def test_problem_hash_tells_the_network_input_orders_apart():
         PINNProblem(ranges={"D0": [1.0, 10.0], "z_h": [2.0, 8.0]}, fixed={"delta": 0.4, "gamma": 2.2}))
     assert problem_hash(ordered) != problem_hash(
         PINNProblem(ranges={"z_h": [2.0, 8.0], "D0": [1.0, 10.0]}, fixed={"delta": 0.5, "gamma": 2.2}))
+
+
+def test_correction_stage_starts_at_its_base_and_moves_only_itself(tmp_path):
+    """A CorrectedPINN (multi-stage training) gives its base's ln N to within 0.05 of its scale at
+    the start (its output layer starts at x0.01), passes derivatives in the inputs through the base
+    (the residual's), gets zero gradient on every base weight and a non-zero one on its own, and
+    round-trips through an artifact; the architecture refuses unknown stage keys and a scale <= 0."""
+    from crinfer.emulators.pinn.networks import CorrectedPINN, build
+
+    pb = PINNProblem(losses="ic_cmb+gas", species=("electron", "proton"))
+    base = tiny_emulator(pb, seed=4)
+    arch = architecture(**TINY, log_scale0=-6.0, correction=dict(width=16, depth=1, n_radial=4, n_vertical=4,
+                                                                  n_fourier=4, scale=1e-2))
+    model = build(0, 2, arch, jax.random.key(9), base=base.model)
+    assert isinstance(model, CorrectedPINN) and model.base is base.model and model.log_scale0 == -6.0
+    pts = jnp.asarray(points(12, 3), dtype=jnp.float32)
+    log_n = lambda m: jax.vmap(lambda y: m(y[0], y[1], y[2], y[3:]))(pts)
+    shift = np.abs(np.asarray(log_n(model) - log_n(base.model)))
+    assert 0 < shift.max() < 0.05 * 1e-2
+    d_rho = lambda m: jax.vmap(jax.grad(lambda y: m(y[0], y[1], y[2], y[3:])[0]))(pts)[:, 0]
+    np.testing.assert_allclose(np.asarray(d_rho(model)), np.asarray(d_rho(base.model)), atol=1e-3)
+    grad = eqx.filter_grad(lambda m: jnp.sum(log_n(m)))(model)
+    assert all(not np.any(np.asarray(g)) for g in jax.tree.leaves(eqx.filter(grad.base, eqx.is_inexact_array)))
+    assert float(jnp.max(jnp.abs(grad.correction.out.v))) > 0
+    emu = PINNEmulator(pb, model, arch, base.card)
+    emu.save(tmp_path / "corrected")
+    back = PINNEmulator.load(tmp_path / "corrected")
+    assert back.arch["correction"]["scale"] == 1e-2
+    E = np.logspace(-1, 6, 5)
+    np.testing.assert_array_equal(np.asarray(back.psi_all(8.5, 0.3, E)), np.asarray(emu.psi_all(8.5, 0.3, E)))
+    with pytest.raises(ConfigurationError, match="unknown keys .'depht'. of the PINN's correction stage"):
+        architecture(correction=dict(depht=2))
+    with pytest.raises(ConfigurationError, match="scale = 0.0 must be > 0"):
+        architecture(correction=dict(scale=0.0))
+    with pytest.raises(ConfigurationError, match="trains on a trained base"):
+        new_model(pb, arch, jax.random.key(0))

@@ -122,6 +122,49 @@ def test_recipe_trains_an_artifact_with_a_card_and_refuses_to_overwrite(tmp_path
     assert not (tmp_path / "bad_out").exists()
 
 
+@pytest.mark.usefixtures("unoptimised_xla")
+def test_correction_recipe_wraps_its_warm_start_and_continues_only_as_itself(tmp_path, monkeypatch):
+    """A recipe with [architecture.correction] on a plain warm start trains a correction stage on it
+    (the refinement's model is a CorrectedPINN whose base is the start, the artifact reloads as one
+    and its card names the start); a corrected start continues under the same stage only. The
+    training itself is the L-BFGS refinement's (tested above): here it is replaced by a recorder."""
+    from crinfer.emulators.pinn.networks import CorrectedPINN
+    from pinn_helpers import tiny_emulator
+
+    pb = PINNProblem()
+    tiny_emulator(pb, seed=2).save(tmp_path / "base")
+    given = []
+
+    def recorded(trainer, steps=None, n_points=None, progress=True, seconds=None):
+        given.append(trainer.model)
+        return 0
+
+    monkeypatch.setattr(PINNTrainer, "refine_lbfgs", recorded)
+    arch = "\n".join(f"{k} = {v}" for k, v in TINY.items())
+    recipe = tmp_path / "correct.toml"
+    recipe.write_text(f"""name = "corrected"\nwarm_start = "base"\n[problem]\nlosses = "none"\n[architecture]\n{arch}
+[architecture.correction]\nwidth = 8\ndepth = 1\nn_radial = 4\nn_vertical = 4\nn_fourier = 4\nscale = 0.01
+[train]\nsteps = 0\nbatch = 64\nenergy_bins = 4\nlbfgs_steps = 5\nlbfgs_points = 128\n""")
+    emu = train_recipe(recipe, tmp_path / "out", progress=False)
+    (model,) = given
+    start = PINNEmulator.load(tmp_path / "base")
+    assert isinstance(model, CorrectedPINN) and model.scale == 0.01
+    np.testing.assert_array_equal(np.asarray(model.base.morphology.out.v), np.asarray(start.model.morphology.out.v))
+    back = PINNEmulator.load(tmp_path / "out")
+    assert isinstance(back.model, CorrectedPINN) and back.arch["correction"]["width"] == 8
+    assert back.card.metrics["warm_start"]["name"] == "tiny"
+    E = np.logspace(-1, 6, 5)
+    np.testing.assert_array_equal(np.asarray(back.psi(8.5, 0.0, E)), np.asarray(emu.psi(8.5, 0.0, E)))
+    again = tmp_path / "again.toml"                             # the corrected PINN refined as itself
+    again.write_text(recipe.read_text().replace('warm_start = "base"', 'warm_start = "out"'))
+    train_recipe(again, tmp_path / "again_out", progress=False)
+    np.testing.assert_array_equal(np.asarray(given[-1].correction.out.v), np.asarray(back.model.correction.out.v))
+    other = tmp_path / "other.toml"
+    other.write_text(again.read_text().replace("scale = 0.01", "scale = 0.02"))
+    with pytest.raises(ConfigurationError, match="continues only under the same architecture"):
+        train_recipe(other, tmp_path / "other_out", progress=False)
+
+
 def test_warm_start_under_another_trial_function_warns():
     """(d) cannot take (b)'s "exact_z" trial: a warm start from it is flagged; a diffusion-only
     start (whose trial ignores losses) or the same trial is not."""

@@ -22,7 +22,7 @@ from crinfer.core.errors import ConfigurationError, DomainError, ShapeError
 from crinfer.core.protocols import Observable
 from crinfer.emulators.artifact import DomainGuard, ModelCard, load_artifact, save_artifact
 
-from .networks import FactorisedPINN
+from .networks import FactorisedPINN, build
 from .problem import PINNProblem
 from .residual import psi as psi_from_model
 
@@ -37,7 +37,7 @@ def model_weights(model: FactorisedPINN) -> dict:
 
 def model_from_weights(problem: PINNProblem, arch: dict, weights: dict) -> FactorisedPINN:
     """Rebuild the architecture and fill it with ``weights`` (names must match exactly)."""
-    skeleton = FactorisedPINN(len(problem.names), jax.random.key(0), n_outputs=len(problem.species), **arch)
+    skeleton = build(len(problem.names), len(problem.species), arch, jax.random.key(0))
     params, static = eqx.partition(skeleton, eqx.is_array)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
     names = [jax.tree_util.keystr(p) for p, _ in leaves]

@@ -6,6 +6,7 @@
 * :class:`FactorisedPINN` -- log N = morphology(rho, zeta, x, a) + spectrum(x, a): the seed's
   factorisation of the solution into a slowly varying morphology and a global spectrum, with
   one output per species (seed 000: protons as a second output node).
+* :class:`CorrectedPINN` -- a trained FactorisedPINN, fixed, plus a small correction stage.
 
 Spatial features are even cosines cos(pi k rho), cos(pi k zeta): the network is exactly even in
 rho and zeta, so d_r psi = 0 on the axis and the solution is symmetric about the disc by
@@ -111,6 +112,52 @@ class FactorisedPINN(eqx.Module):
         return self.morphology(rho, zeta, x, a) + self.spectrum(rho, zeta, x, a) + self.log_scale0
 
 
+# The correction stage's default hyper-parameters (``architecture(correction={...})``): ModifiedMLP's
+# own, with more spatial modes than the base's (the base's remaining error varies faster than the
+# solution), and ``scale``, the size of ln N's correction the stage's O(1) output stands for (the
+# base's error: ~0.1-2% for (c)). Energy features of fourier_sigma 2 instead of 1 did as well
+# (docs/pinn.md, "A correction stage").
+CORRECTION = dict(width=64, depth=3, n_radial=24, n_vertical=12, n_fourier=16, fourier_sigma=1.0, scale=3e-3)
+
+
+class CorrectedPINN(eqx.Module):
+    """A PINN's second stage (multi-stage training, Wang & Lai 2024, J. Comput. Phys. 504, 112865,
+    arXiv:2307.08934): log N = base(rho, zeta, x, a) + scale * correction(rho, zeta, x, a), the
+    base a trained :class:`FactorisedPINN` held fixed (its weights under stop_gradient: training
+    moves the correction alone; psi stays differentiable in the inputs) and the correction a fresh
+    :class:`ModifiedMLP` whose O(1) output is the base's remaining error in ln N over ``scale``."""
+
+    base: FactorisedPINN
+    correction: ModifiedMLP
+    scale: float = eqx.field(static=True)
+
+    def __init__(self, base: FactorisedPINN, key, *, scale, **mlp):
+        """``mlp``: ModifiedMLP's width, depth, n_radial, n_vertical, n_fourier, fourier_sigma."""
+        self.base, self.scale = base, float(scale)
+        n_params, n_out = base.morphology.B.shape[0] - 1, base.morphology.out.b.shape[0]
+        self.correction = ModifiedMLP(n_params, key=key, n_out=n_out, **mlp)
+
+    @property
+    def log_scale0(self) -> float:
+        return self.base.log_scale0
+
+    def __call__(self, rho, zeta, x, a):
+        base = jax.lax.stop_gradient(self.base)
+        return base(rho, zeta, x, a) + self.scale * self.correction(rho, zeta, x, a)
+
+
+def build(n_params: int, n_outputs: int, arch: dict, key, base: FactorisedPINN | None = None):
+    """The network of ``arch`` (:func:`architecture`'s keys): a :class:`FactorisedPINN`, or with a
+    ``correction`` entry a :class:`CorrectedPINN` on ``base`` (a fresh base from ``key`` if None)."""
+    plain = {k: v for k, v in arch.items() if k != "correction"}
+    k_base, k_corr = jax.random.split(key)
+    if base is None:
+        base = FactorisedPINN(n_params, k_base, n_outputs=n_outputs, **plain)
+    if "correction" not in arch:
+        return base
+    return CorrectedPINN(base, k_corr, **{**CORRECTION, **arch["correction"]})
+
+
 def widen_outputs(model: FactorisedPINN, n_outputs: int) -> FactorisedPINN:
     """A one-output PINN as an ``n_outputs`` one whose every output equals the original: the
     warm start of a multi-species PINN from a one-species one. (Diffusion only, u is the same for
@@ -174,11 +221,20 @@ def widen_hidden(model: FactorisedPINN, width: int, key) -> FactorisedPINN:
 
 def architecture(**overrides) -> dict:
     """The default hyper-parameters of :class:`FactorisedPINN`, updated by ``overrides``."""
+    from crinfer.core.errors import ConfigurationError
+
     arch = dict(width=64, depth=4, n_radial=16, n_vertical=16, n_fourier=16, fourier_sigma=1.0,
                 spec_width=32, spec_depth=2)
-    unknown = set(overrides) - set(arch) - {"log_scale0"}
+    unknown = set(overrides) - set(arch) - {"log_scale0", "correction"}
     if unknown:
-        from crinfer.core.errors import ConfigurationError
-
-        raise ConfigurationError(f"unknown PINN architecture keys {sorted(unknown)}; allowed: {sorted(arch)}")
+        raise ConfigurationError(f"unknown PINN architecture keys {sorted(unknown)}; allowed: {sorted(arch)}, "
+                                 "correction")
+    if "correction" in overrides:
+        correction = dict(overrides["correction"])
+        if set(correction) - set(CORRECTION):
+            raise ConfigurationError(f"unknown keys {sorted(set(correction) - set(CORRECTION))} of the PINN's "
+                                     f"correction stage; allowed: {sorted(CORRECTION)}")
+        overrides = {**overrides, "correction": {**CORRECTION, **correction}}
+        if not overrides["correction"]["scale"] > 0:
+            raise ConfigurationError(f"correction scale = {overrides['correction']['scale']!r} must be > 0")
     return {**arch, **overrides}

@@ -6,7 +6,9 @@ A recipe has [problem] (PINNProblem fields), [architecture], [train] (TrainConfi
 artifact can start a several-species recipe, every output from its one, and a fixed-parameter
 artifact a conditional recipe, at its fixed solution for every parameter point, and a narrower one
 a wider recipe, at its own solution). A recipe with a
-warm start and ``steps = 0`` only refines it with L-BFGS (``lbfgs_steps`` >= 1).
+warm start and ``steps = 0`` only refines it with L-BFGS (``lbfgs_steps`` >= 1). A recipe whose
+[architecture.correction] table the warm start lacks trains a correction stage on it, the warm
+start held fixed (:class:`networks.CorrectedPINN`).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from crinfer.core.errors import ConfigurationError
 from crinfer.emulators.artifact import ModelCard
 
 from .emulator import PINNEmulator, problem_hash
-from .networks import architecture, widen_hidden, widen_inputs, widen_outputs
+from .networks import architecture, build, widen_hidden, widen_inputs, widen_outputs
 from .problem import PINNProblem
 from .validation import validate
 from .train import PINNTrainer, TrainConfig, initial_log_scale, mean_loss
@@ -158,7 +160,7 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
     if "warm_start" in recipe:
         source = (recipe["_dir"] / recipe["warm_start"]).resolve()
         start = PINNEmulator.load(source, guard="off")
-        shape = lambda a: {k: v for k, v in a.items() if k not in ("log_scale0", "width")}
+        shape = lambda a: {k: v for k, v in a.items() if k not in ("log_scale0", "width", "correction")}
         if shape(start.arch) != shape(arch) or start.arch["width"] > arch["width"] or \
                 len(start.problem.names) not in (0, len(problem.names)) or \
                 len(start.problem.species) not in (1, len(problem.species)):
@@ -168,6 +170,12 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
                 f"recipe (architecture {shape(arch)}, width {arch['width']}, parameters {list(problem.names)}, "
                 f"species {list(problem.species)}): allowed are the same architecture or a narrower width, "
                 "no parameters or as many, one species or as many")
+        same = lambda a: {k: v for k, v in a.items() if k != "log_scale0"}
+        if "correction" in start.arch and (same(start.arch) != same(arch) or start.problem.names != problem.names
+                                           or start.problem.species != problem.species):
+            raise ConfigurationError(f"warm start {source} is a corrected PINN (architecture {same(start.arch)}, "
+                                     f"parameters {list(start.problem.names)}, species {list(start.problem.species)}): "
+                                     "it continues only under the same architecture, parameters and species")
         warn_if_trials_differ(start.problem, problem, source)
         model, arch["log_scale0"] = start.model, start.arch["log_scale0"]
         started_from = dict(warm_start=warm_start_record(start.card, source / "weights.safetensors"))
@@ -178,6 +186,10 @@ def train_recipe(path, out, quick: bool = False, overwrite: bool = False, progre
         if start.arch["width"] != arch["width"]:
             # the new units' key: the run's seed, folded so that it differs from the trainer's own draws
             model = widen_hidden(model, arch["width"], jax.random.fold_in(jax.random.key(config.seed), 1))
+        if "correction" in arch and "correction" not in start.arch:
+            # the stage's key: the run's seed, folded apart from the trainer's and widen_hidden's draws
+            model = build(len(problem.names), len(problem.species), arch,
+                          jax.random.fold_in(jax.random.key(config.seed), 2), base=model)
     if config.steps == 0 and (model is None or fit_seconds is not None):
         raise ConfigurationError(f"{path}: steps = 0 (no Adam phase: L-BFGS refinement only) needs a warm_start "
                                  "to refine and no --fit-seconds (there are no Adam steps to fit)")

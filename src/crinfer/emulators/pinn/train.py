@@ -32,7 +32,7 @@ import optax
 
 from crinfer.core.errors import ConfigurationError
 
-from .networks import FactorisedPINN, architecture
+from .networks import FactorisedPINN, architecture, build
 from .problem import PINNProblem
 from .residual import EDGE, edge_hard_factor, residual, trial_gain
 
@@ -100,9 +100,13 @@ def initial_log_scale(problem: PINNProblem) -> float:
 
 
 def new_model(problem: PINNProblem, arch: dict, key) -> FactorisedPINN:
+    """A new network of ``arch`` for ``problem``, its output starting at the slab estimate."""
     arch = architecture(**arch)
+    if "correction" in arch:
+        raise ConfigurationError("a correction stage trains on a trained base, which stays fixed: start it from "
+                                 "one (a recipe's warm_start), not from a new network")
     arch.setdefault("log_scale0", initial_log_scale(problem))
-    return FactorisedPINN(len(problem.names), key, n_outputs=len(problem.species), **arch)
+    return build(len(problem.names), len(problem.species), arch, key)
 
 
 # The top of the collocation's x (= ln E) range. In float32, 0.75 + 0.25 u rounds to 1 for the
