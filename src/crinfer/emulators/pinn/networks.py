@@ -115,8 +115,8 @@ class FactorisedPINN(eqx.Module):
 # The correction stage's default hyper-parameters (``architecture(correction={...})``): ModifiedMLP's
 # own, with more spatial modes than the base's (the base's remaining error varies faster than the
 # solution), and ``scale``, the size of ln N's correction the stage's O(1) output stands for (the
-# base's error: ~0.1-2% for (c)). Energy features of fourier_sigma 2 instead of 1 did as well
-# (docs/pinn.md, "A correction stage").
+# base's error: ~0.1-2% for (c)). Energy features of fourier_sigma 2 instead of 1 did nearly as well
+# on (c) (max 1.55% against 1.46%; docs/pinn.md, "A correction stage").
 CORRECTION = dict(width=64, depth=3, n_radial=24, n_vertical=12, n_fourier=16, fourier_sigma=1.0, scale=3e-3)
 
 
