@@ -18,7 +18,7 @@ from crinfer.emulators.pinn.problem import PINNProblem
 from crinfer.emulators.pinn.recipe import fit_schedule, train_recipe
 from crinfer.emulators.pinn.residual import residual, u_value
 from crinfer.emulators.pinn.train import (X_TOP, PINNTrainer, TrainConfig, _bin_losses, learning_rate, new_model,
-                                         point_scales, sample_points, scaled_residuals)
+                                         point_scales, sample_points, scaled_residuals, slice_edges)
 
 from pinn_helpers import TINY, points, tiny_emulator
 
@@ -67,6 +67,30 @@ def test_rho_max_keeps_every_collocation_draw_inside_it():
     pts, _ = trainer.lbfgs_collocation()
     for rho in (trainer.rad_points[..., 0], pts[..., 0]):
         assert 0.95 < float(rho.max()) <= 0.97
+
+
+def test_chebyshev_energy_slices_narrow_towards_both_ends_of_the_energy_range():
+    """energy_spacing="chebyshev": the slices' edges are the Chebyshev-Lobatto points -cos(pi k/n),
+    so the end slices are (1 - cos(pi/n)) / (2/n) times as wide as equal ones (0.30 for n = 8: a
+    quarter decade of the seven at 0.1 GeV) and hold as many points; Adam's RAD set and L-BFGS's
+    fixed set follow the configured spacing. Any other spacing is refused by name."""
+    pb = PINNProblem()
+    n = 8
+    edges = np.asarray(slice_edges(n, "chebyshev"))
+    np.testing.assert_allclose(edges, -np.cos(np.pi * np.arange(n + 1) / n), atol=1e-7)
+    np.testing.assert_allclose(np.asarray(slice_edges(n)), np.linspace(-1, 1, n + 1), atol=1e-7)
+    assert (edges[1] - edges[0]) / (2 / n) == pytest.approx(0.3045, abs=1e-3)
+    x = np.asarray(sample_points(jax.random.key(5), pb, 64, n, spacing="chebyshev")[..., 2])   # (slices, points)
+    assert (x >= edges[:-1, None]).all() and (x <= edges[1:, None]).all()
+    n = 4                                                             # fewer slices: a cheaper compilation
+    edges = np.asarray(slice_edges(n, "chebyshev"))
+    trainer = PINNTrainer(pb, TrainConfig(steps=1, batch=64, energy_bins=n, energy_spacing="chebyshev",
+                                          lbfgs_points=256), TINY)
+    for pts in (trainer.rad_points, trainer.lbfgs_collocation()[0]):
+        x = np.asarray(pts[..., 2])
+        assert (x >= edges[:-1, None]).all() and (x <= edges[1:, None]).all()
+    with pytest.raises(ConfigurationError, match="energy_spacing = 'log'.*uniform, chebyshev"):
+        TrainConfig(energy_spacing="log")
 
 
 def test_relative_weighting_is_the_residual_over_u_inside_the_validated_domain():
