@@ -58,22 +58,26 @@ def test_collocation_stays_below_the_energy_ceiling_where_the_residual_is_finite
 
 def test_rho_max_keeps_every_collocation_draw_inside_it():
     """rho_max < 1 leaves the strip rho_max R_h < r < R_h out of Adam's batches, RAD's draws and
-    L-BFGS's set alike (the (b) refinement of docs/pinn.md), and still spans the validated domain."""
+    L-BFGS's set alike (the (b) refinement of docs/pinn.md), and still spans the validated domain;
+    their energies keep to the configured slices (here Chebyshev: edges at x = -1, -0.5, 0.5, 1)."""
     pb = PINNProblem()
-    cfg = TrainConfig(steps=2, batch=256, energy_bins=2, pool_factor=2, balance_every=1, resample_every=1,
-                      lbfgs_points=512, rho_max=0.97)
+    cfg = TrainConfig(steps=2, batch=252, energy_bins=3, energy_spacing="chebyshev", pool_factor=2,
+                      balance_every=1, resample_every=1, lbfgs_points=512, rho_max=0.97)
     trainer = PINNTrainer(pb, cfg, TINY)
     trainer.run(2, progress=False)
     pts, _ = trainer.lbfgs_collocation()
-    for rho in (trainer.rad_points[..., 0], pts[..., 0]):
-        assert 0.95 < float(rho.max()) <= 0.97
+    edges = np.array([-1.0, -0.5, 0.5, 1.0])
+    for draw in (trainer.rad_points, pts):
+        assert 0.95 < float(draw[..., 0].max()) <= 0.97
+        x = np.asarray(draw[..., 2])
+        assert (x >= edges[:-1, None] - 1e-6).all() and (x <= edges[1:, None] + 1e-6).all()
 
 
 def test_chebyshev_energy_slices_narrow_towards_both_ends_of_the_energy_range():
     """energy_spacing="chebyshev": the slices' edges are the Chebyshev-Lobatto points -cos(pi k/n),
     so the end slices are (1 - cos(pi/n)) / (2/n) times as wide as equal ones (0.30 for n = 8: a
-    quarter decade of the seven at 0.1 GeV) and hold as many points; Adam's RAD set and L-BFGS's
-    fixed set follow the configured spacing. Any other spacing is refused by name."""
+    quarter decade of the seven at 0.1 GeV) and hold as many points (the trainer's sets:
+    test_rho_max_keeps_every_collocation_draw_inside_it). Any other spacing is refused by name."""
     pb = PINNProblem()
     n = 8
     edges = np.asarray(slice_edges(n, "chebyshev"))
@@ -82,13 +86,6 @@ def test_chebyshev_energy_slices_narrow_towards_both_ends_of_the_energy_range():
     assert (edges[1] - edges[0]) / (2 / n) == pytest.approx(0.3045, abs=1e-3)
     x = np.asarray(sample_points(jax.random.key(5), pb, 64, n, spacing="chebyshev")[..., 2])   # (slices, points)
     assert (x >= edges[:-1, None]).all() and (x <= edges[1:, None]).all()
-    n = 4                                                             # fewer slices: a cheaper compilation
-    edges = np.asarray(slice_edges(n, "chebyshev"))
-    trainer = PINNTrainer(pb, TrainConfig(steps=1, batch=64, energy_bins=n, energy_spacing="chebyshev",
-                                          lbfgs_points=256), TINY)
-    for pts in (trainer.rad_points, trainer.lbfgs_collocation()[0]):
-        x = np.asarray(pts[..., 2])
-        assert (x >= edges[:-1, None]).all() and (x <= edges[1:, None]).all()
     with pytest.raises(ConfigurationError, match="energy_spacing = 'log'.*uniform, chebyshev"):
         TrainConfig(energy_spacing="log")
 
