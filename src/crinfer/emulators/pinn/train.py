@@ -126,7 +126,8 @@ def slice_edges(n_bins: int, spacing: str = "uniform"):
     """The ``n_bins + 1`` edges in x of the energy slices, from -1 to 1: equal widths, or with
     "chebyshev" the Chebyshev-Lobatto points -cos(pi k / n_bins), whose slices narrow towards both
     ends of the energy range (an equal number of points per slice then puts more of them where
-    the residual concentrates: below ~0.2 GeV and above ~1e4 GeV for (c), docs/pinn.md)."""
+    the residual concentrates: below ~0.4 GeV, and towards the ceiling with losses, for (c);
+    docs/pinn.md, "Edge-dense collocation")."""
     k = jnp.arange(n_bins + 1, dtype=jnp.float32)
     return -jnp.cos(jnp.pi * k / n_bins) if spacing == "chebyshev" else -1.0 + 2.0 * k / n_bins
 
