@@ -88,6 +88,8 @@ def test_chebyshev_energy_slices_narrow_towards_both_ends_of_the_energy_range():
     assert (x >= edges[:-1, None]).all() and (x <= edges[1:, None]).all()
     with pytest.raises(ConfigurationError, match="energy_spacing = 'log'.*uniform, chebyshev"):
         TrainConfig(energy_spacing="log")
+    with pytest.raises(ConfigurationError, match="spacing 'log'; allowed: uniform, chebyshev"):
+        sample_points(jax.random.key(5), pb, 64, n, spacing="log")
 
 
 def test_relative_weighting_is_the_residual_over_u_inside_the_validated_domain():

@@ -128,6 +128,8 @@ def slice_edges(n_bins: int, spacing: str = "uniform"):
     ends of the energy range (an equal number of points per slice then puts more of them where
     the residual concentrates: below ~0.4 GeV, and towards the ceiling with losses, for (c);
     docs/pinn.md, "Edge-dense collocation")."""
+    if spacing not in ENERGY_SPACINGS:
+        raise ConfigurationError(f"energy spacing {spacing!r}; allowed: {', '.join(ENERGY_SPACINGS)}")
     k = jnp.arange(n_bins + 1, dtype=jnp.float32)
     return -jnp.cos(jnp.pi * k / n_bins) if spacing == "chebyshev" else -1.0 + 2.0 * k / n_bins
 
