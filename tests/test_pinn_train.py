@@ -76,8 +76,9 @@ def test_rho_max_keeps_every_collocation_draw_inside_it():
 def test_chebyshev_energy_slices_narrow_towards_both_ends_of_the_energy_range():
     """energy_spacing="chebyshev": the slices' edges are the Chebyshev-Lobatto points -cos(pi k/n),
     so the end slices are (1 - cos(pi/n)) / (2/n) times as wide as equal ones (0.30 for n = 8: a
-    third of a decade of the nine from 0.1 GeV to the ceiling with losses) and hold as many points (the trainer's sets:
-    test_rho_max_keeps_every_collocation_draw_inside_it). Any other spacing is refused by name."""
+    third of a decade of the nine from 0.1 GeV to the ceiling with losses) and hold as many points
+    (the trainer's sets: test_rho_max_keeps_every_collocation_draw_inside_it). Any other spacing is
+    refused by name."""
     pb = PINNProblem()
     n = 8
     edges = np.asarray(slice_edges(n, "chebyshev"))
